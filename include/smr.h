@@ -1,0 +1,411 @@
+/*-
+ * SPDX-License-Identifier: BSD-2-Clause
+ *
+ * libsmr: safe memory reclamation for userspace.
+ *
+ * FreeBSD's smr(9) ("Global Unbounded Sequences") with per-thread slots:
+ * readers publish the global write sequence in their slot for the length of
+ * a read section; writers unlink, smr_advance() the sequence and reuse the
+ * memory once smr_poll()/smr_wait() shows every reader has moved past it.
+ *
+ * Names and meanings follow FreeBSD's <sys/smr.h> and <sys/smr_types.h>;
+ * userspace additions are marked (+).  The contract is shared/SPEC.md.
+ *
+ * ABI note: the inline read path below reads struct smr__domain_hot,
+ * struct smr__slot_hot and struct smr__thread_hot directly.  Their layout
+ * is ABI: any change bumps SOVERSION.
+ */
+#ifndef SMR_H
+#define SMR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smr/config.h"
+#include "smr/arch/arch.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if !defined(__GNUC__)
+#error "libsmr needs the GCC/Clang __atomic builtins"
+#endif
+
+/* One export macro; everything else in the library is hidden. */
+#if defined(SMR_BUILDING_LIBRARY)
+#define SMR_API __attribute__((visibility("default")))
+#else
+#define SMR_API
+#endif
+
+#define SMR_VERSION                                                     \
+    (SMR_VERSION_MAJOR * 10000 + SMR_VERSION_MINOR * 100 + SMR_VERSION_PATCH)
+/* (+) The SMR_VERSION of the library actually linked. */
+SMR_API int smr_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Sequence numbers                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * 64-bit sequences where 64-bit atomics are lock-free (they never wrap in
+ * practice); 32-bit, wrapping, elsewhere or when built with SMR_SEQ32=ON.
+ * Sequences are opaque: compare them only with the SMR_SEQ_* macros.
+ */
+#if SMR_CONFIG_FORCE_SEQ32 || !defined(__GCC_ATOMIC_LLONG_LOCK_FREE) || \
+    __GCC_ATOMIC_LLONG_LOCK_FREE != 2
+#define SMR_SEQ32 1
+typedef uint32_t smr_seq_t;
+typedef int32_t smr_delta_t;
+#else
+#define SMR_SEQ32 0
+typedef uint64_t smr_seq_t;
+typedef int64_t smr_delta_t;
+#endif
+
+#define SMR_SEQ_INVALID 0
+
+/* Wrap-safe comparisons (serial number arithmetic). */
+#define SMR_SEQ_DELTA(a, b) ((smr_delta_t)((smr_seq_t)(a) - (smr_seq_t)(b)))
+#define SMR_SEQ_LT(a, b)  (SMR_SEQ_DELTA(a, b) < 0)
+#define SMR_SEQ_LEQ(a, b) (SMR_SEQ_DELTA(a, b) <= 0)
+#define SMR_SEQ_GT(a, b)  (SMR_SEQ_DELTA(a, b) > 0)
+#define SMR_SEQ_GEQ(a, b) (SMR_SEQ_DELTA(a, b) >= 0)
+#define SMR_SEQ_MIN(a, b) (SMR_SEQ_LT(a, b) ? (a) : (b))
+#define SMR_SEQ_MAX(a, b) (SMR_SEQ_GT(a, b) ? (a) : (b))
+
+/* ------------------------------------------------------------------ */
+/* Domains                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct smr *smr_t;
+
+#define SMR_LAZY     0x1 /* fence-free readers, asymmetric barrier on polls */
+#define SMR_DEFERRED 0x2 /* advance the shared clock every `limit` calls */
+
+/* NULL + errno (EINVAL: unknown flags, LAZY|DEFERRED, limit < 0; ENOMEM). */
+SMR_API smr_t smr_create(const char *name, int limit, int flags);
+/* Aborts (every build) if a reader is inside or a pool still uses it. */
+SMR_API void smr_destroy(smr_t smr);
+
+SMR_API smr_seq_t smr_advance(smr_t smr);
+SMR_API smr_seq_t smr_current(smr_t smr);
+SMR_API bool smr_poll(smr_t smr, smr_seq_t goal, bool wait);
+SMR_API bool smr_wait(smr_t smr, smr_seq_t goal);
+SMR_API void smr_synchronize(smr_t smr);
+/* (+) smr_wait that gives up after ns nanoseconds (for shutdown paths). */
+SMR_API bool smr_wait_timeout(smr_t smr, smr_seq_t goal, uint64_t ns);
+/* (+) Is the calling thread inside a read section of this domain? */
+SMR_API bool smr_entered(smr_t smr);
+/* (+) Reserve this thread's slot now: 0 or ENOMEM/EINVAL.  After it,
+ * smr_enter/smr_exit on this domain are async-signal-safe. */
+SMR_API int smr_thread_attach(smr_t smr);
+/* (+) Give the slot back before thread exit (must be outside a section). */
+SMR_API void smr_thread_detach(smr_t smr);
+/* (+) Name given at smr_create (for messages). */
+SMR_API const char *smr_name(smr_t smr);
+/* (+) Does this lazy domain run fence-free readers (true), or did it fall
+ * back to fenced readers because no asymmetric barrier is available?
+ * False for non-lazy domains. */
+SMR_API bool smr_lazy_is_fence_free(smr_t smr);
+
+/* (+) Domain statistics: per-thread counters, summed on read. */
+struct smr_stats {
+    uint64_t advance;       /* smr_advance calls */
+    uint64_t advance_wait;  /* advances that met the delta guard (32-bit) */
+    uint64_t poll;          /* smr_poll/smr_wait calls */
+    uint64_t poll_scan;     /* polls that scanned the slots */
+    uint64_t poll_fail;     /* polls that returned false */
+    uint64_t barriers;      /* asymmetric barriers issued (lazy domains) */
+    uint64_t live_slots;    /* slots held by threads now */
+    uint64_t slot_capacity; /* slots allocated (held + free) */
+};
+SMR_API void smr_stats(smr_t smr, struct smr_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Inline read path (ABI: see the note at the top)                     */
+/* ------------------------------------------------------------------ */
+
+/* Head of every domain; the rest of struct smr is private to src/smr.c. */
+struct smr__domain_hot {
+    /* Read-mostly line: written at create/destroy only. */
+    uint32_t d_magic;
+    uint32_t d_flags;   /* SMR_LAZY, SMR_DEFERRED, SMR__F_* */
+    uint32_t d_idx;     /* index into every thread's slot table */
+    uint32_t d_pad0;
+    uint64_t d_id;      /* never reused: keys the thread's slot table */
+    /* The shared write clock, alone on its own line (written by advance). */
+    smr_seq_t s_wr_seq __attribute__((aligned(SMR__CACHE_LINE)));
+};
+/* d_flags: lazy domain whose readers run fence-free (asymmetric barrier
+ * available and registered); clear on fallback and non-lazy domains. */
+#define SMR__F_LAZY_FAST 0x100
+
+/* Head of a thread's slot on one domain (cache-line padded in src/smr.c). */
+struct smr__slot_hot {
+    smr_seq_t c_seq;      /* published sequence; SMR_SEQ_INVALID: idle */
+    uint32_t c_depth;     /* nesting depth (owner and its signal handlers) */
+    uint32_t c_deferred;  /* SMR_DEFERRED: advances since last clock write */
+};
+
+/* The thread's slot table, indexed by d_idx, keyed by d_id. */
+struct smr__tent {
+    uint64_t id;
+    struct smr__slot_hot *slot;
+};
+struct smr__thread_hot {
+    uint32_t cap;
+    uint32_t pad;
+#ifdef __cplusplus
+    struct smr__tent ent[1];
+#else
+    struct smr__tent ent[];
+#endif
+};
+
+/* The hot thread-local state: one initial-exec pointer, never NULL. */
+extern SMR_API __thread struct smr__thread_hot *smr__self
+    __attribute__((tls_model("initial-exec")));
+
+SMR_API struct smr__slot_hot *smr__slot_slow(smr_t smr);
+SMR_API void smr__misuse_exit(smr_t smr) __attribute__((noreturn, cold));
+#if SMR_SEQ32
+SMR_API void smr__enter_recheck(smr_t smr, struct smr__slot_hot *s,
+                                smr_seq_t v);
+#endif
+#if SMR_CONFIG_DEBUG
+SMR_API void smr__assert_entered(smr_t smr, const char *what);
+#endif
+
+/*
+ * Test hooks (tests only).  The library calls smr__test_hook, when set, at
+ * the slow-path points below; a program that defines SMR_TEST_HOOKS before
+ * including smr.h also gets SMR__HOOK_ENTER_LOADED from its inline enter.
+ */
+enum {
+    SMR__HOOK_ENTER_LOADED = 1,  /* enter: clock loaded, not yet published */
+    SMR__HOOK_POLL_BEFORE_CAS,   /* poll: scan done, before the rd CAS */
+    SMR__HOOK_ADVANCE_LOADED_RD, /* advance: rd loaded, before the clock RMW */
+};
+extern SMR_API void (*volatile smr__test_hook)(smr_t smr, int point);
+
+/*
+ * Read sections.  Each is an inline fast path below and an exported function
+ * of the same name (for FFI, dlsym, debuggers, or -DSMR_NO_INLINE builds).
+ */
+#if defined(SMR_NO_INLINE)
+#define SMR__INLINE_DECL
+#else
+/* Every declaration says inline, so that in C each header definition is
+ * an inline definition (C11 6.7.4p7); src/smr.c emits the external ones. */
+#define SMR__INLINE_DECL inline
+#endif
+SMR_API SMR__INLINE_DECL void smr_enter(smr_t smr);
+SMR_API SMR__INLINE_DECL void smr_exit(smr_t smr);
+SMR_API SMR__INLINE_DECL void smr_lazy_enter(smr_t smr);
+SMR_API SMR__INLINE_DECL void smr_lazy_exit(smr_t smr);
+
+#if !defined(SMR_NO_INLINE)
+
+/* C99 inline definitions (C++: inline functions); src/smr.c emits the
+ * exported twins with `extern inline`. */
+#define SMR__INLINE inline __attribute__((always_inline))
+SMR_API inline struct smr__slot_hot *smr__slot(smr_t smr);
+SMR_API inline void smr__depth_inc(struct smr__slot_hot *s);
+SMR_API inline void smr__enter_fenced(smr_t smr, struct smr__slot_hot *s);
+
+/* The calling thread's slot on smr; claims one on first use. */
+SMR__INLINE struct smr__slot_hot *
+smr__slot(smr_t smr)
+{
+    const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
+    struct smr__thread_hot *t = smr__self;
+    uint32_t i = d->d_idx;
+
+    if (__builtin_expect(i < t->cap && t->ent[i].id == d->d_id, 1))
+        return t->ent[i].slot;
+    return smr__slot_slow(smr);
+}
+
+/*
+ * Publish after the depth is raised (SPEC §2 nesting rule): a signal handler
+ * that interrupts anywhere in here sees depth > 0 and so never clears the
+ * slot; it publishes itself only if the slot is still empty.
+ */
+SMR__INLINE void
+smr__depth_inc(struct smr__slot_hot *s)
+{
+    __atomic_store_n(&s->c_depth,
+        __atomic_load_n(&s->c_depth, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    /* Orders depth before the slot test against our own signal handlers. */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+SMR__INLINE void
+smr__enter_fenced(smr_t smr, struct smr__slot_hot *s)
+{
+    struct smr__domain_hot *d = (struct smr__domain_hot *)smr;
+    smr_seq_t v;
+
+    /*
+     * A relaxed clock load is enough: the full fence in
+     * smr__store_fence_sl orders it before every protected load, and a
+     * stale value (we are descheduled between load and store while the clock
+     * runs ahead) is clamped to the read hand by the poller.
+     */
+    v = __atomic_load_n(&d->s_wr_seq, __ATOMIC_RELAXED);
+#ifdef SMR_TEST_HOOKS
+    if (smr__test_hook != NULL)
+        smr__test_hook(smr, SMR__HOOK_ENTER_LOADED);
+#endif
+    /* Store + store->load fence; partner: smr_poll's fence before its scan. */
+    smr__store_fence_sl(&s->c_seq, v);
+#if SMR_SEQ32
+    smr__enter_recheck(smr, s, v);
+#endif
+}
+
+SMR__INLINE void
+smr_enter(smr_t smr)
+{
+    struct smr__slot_hot *s = smr__slot(smr);
+
+    smr__depth_inc(s);
+    if (__atomic_load_n(&s->c_seq, __ATOMIC_RELAXED) == SMR_SEQ_INVALID)
+        smr__enter_fenced(smr, s);
+}
+
+SMR__INLINE void
+smr_exit(smr_t smr)
+{
+    struct smr__slot_hot *s = smr__slot(smr);
+    uint32_t depth = __atomic_load_n(&s->c_depth, __ATOMIC_RELAXED);
+
+    if (__builtin_expect(depth == 0, 0))
+        smr__misuse_exit(smr);
+    __atomic_store_n(&s->c_depth, depth - 1, __ATOMIC_RELAXED);
+    /* Depth drops before the slot clears: a handler arriving in between
+     * sees depth 0 and a full slot, and reuses the (older, so safe) value. */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (depth == 1) {
+        /* Release: every protected load of the section happens before the
+         * slot reads empty.  Partner: smr_poll's acquire load of the slot. */
+        __atomic_store_n(&s->c_seq, (smr_seq_t)SMR_SEQ_INVALID,
+            __ATOMIC_RELEASE);
+    }
+}
+
+/*
+ * Lazy read section: no fence, no RMW, no syscall.  The poller's asymmetric
+ * barrier (membarrier) stands in for the store->load fence; see
+ * src/smr_lazy.c.  On a non-lazy domain, or a lazy domain that fell back to
+ * fenced readers, this IS smr_enter (documented behaviour, never unsafe).
+ */
+SMR__INLINE void
+smr_lazy_enter(smr_t smr)
+{
+    struct smr__domain_hot *d = (struct smr__domain_hot *)smr;
+    struct smr__slot_hot *s = smr__slot(smr);
+
+    smr__depth_inc(s);
+    if (__atomic_load_n(&s->c_seq, __ATOMIC_RELAXED) != SMR_SEQ_INVALID)
+        return;
+    if (__builtin_expect(d->d_flags & SMR__F_LAZY_FAST, 1)) {
+        /*
+         * Acquire: a plain load on x86; on arm64/POWER/RISC-V it keeps the
+         * section's protected loads from being satisfied before the clock
+         * load.  Partner: the seq_cst fence before the clock increment in
+         * smr_advance (and the lazy clock update in src/smr_lazy.c).
+         */
+        smr_seq_t v = __atomic_load_n(&d->s_wr_seq, __ATOMIC_ACQUIRE);
+        __atomic_store_n(&s->c_seq, v, __ATOMIC_RELAXED);
+        /* Compiler-only: keep the store before the protected loads in
+         * program order; the poller's membarrier does the rest. */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    } else {
+        smr__enter_fenced(smr, s);
+    }
+}
+
+SMR__INLINE void
+smr_lazy_exit(smr_t smr)
+{
+    smr_exit(smr);
+}
+#endif /* SMR_NO_INLINE */
+
+/* ------------------------------------------------------------------ */
+/* Pointer accessors (FreeBSD <sys/smr_types.h>)                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * SMR_POINTER(type) wraps a pointer that readers load inside sections and
+ * writers change under their own serialization.  `ex` is an expression that
+ * is true when the caller holds that serialization (e.g. a lock-owned test);
+ * it is evaluated only in SMR_DEBUG builds.
+ */
+#define SMR_POINTER(type)                                               \
+    struct {                                                            \
+        type __ptr;                                                     \
+    }
+
+#if SMR_CONFIG_DEBUG
+#define SMR__ASSERT_SERIALIZED(ex)                                      \
+    ((ex) ? (void)0 : smr__assert_entered(NULL, "serialized access: " #ex))
+#define SMR__ASSERT_ENTERED(smr)                                        \
+    smr__assert_entered((smr), "smr_entered_load outside a section")
+#else
+#define SMR__ASSERT_SERIALIZED(ex) ((void)0)
+#define SMR__ASSERT_ENTERED(smr) ((void)0)
+#endif
+
+/* Load inside a read section.  Acquire pairs with the release in
+ * smr_serialized_store/swap: the pointed-to object is initialized. */
+#define smr_entered_load(p, smr)                                        \
+    __extension__({                                                     \
+        SMR__ASSERT_ENTERED(smr);                                       \
+        __atomic_load_n(&(p)->__ptr, __ATOMIC_ACQUIRE);                 \
+    })
+
+/* Load by the serialized writer: nobody else stores, relaxed is enough. */
+#define smr_serialized_load(p, ex)                                      \
+    __extension__({                                                     \
+        SMR__ASSERT_SERIALIZED(ex);                                     \
+        __atomic_load_n(&(p)->__ptr, __ATOMIC_RELAXED);                 \
+    })
+
+/* Publish: release, partner of smr_entered_load's acquire. */
+#define smr_serialized_store(p, v, ex)                                  \
+    do {                                                                \
+        SMR__ASSERT_SERIALIZED(ex);                                     \
+        __atomic_store_n(&(p)->__ptr, (v), __ATOMIC_RELEASE);           \
+    } while (0)
+
+/* Publish v and return the old pointer (release, as smr_serialized_store;
+ * only the serialized writer stores, so the load half needs nothing). */
+#define smr_serialized_swap(p, v, ex)                                   \
+    __extension__({                                                     \
+        SMR__ASSERT_SERIALIZED(ex);                                     \
+        __atomic_exchange_n(&(p)->__ptr, (v), __ATOMIC_RELEASE);        \
+    })
+
+/* Neither a section nor serialization: the caller knows why it is safe
+ * (e.g. only compares the pointer, or the object is not yet published). */
+#define smr_unserialized_load(p, ex)                                    \
+    __extension__({                                                     \
+        SMR__ASSERT_SERIALIZED(ex);                                     \
+        __atomic_load_n(&(p)->__ptr, __ATOMIC_RELAXED);                 \
+    })
+#define smr_unserialized_store(p, v, ex)                                \
+    do {                                                                \
+        SMR__ASSERT_SERIALIZED(ex);                                     \
+        __atomic_store_n(&(p)->__ptr, (v), __ATOMIC_RELAXED);           \
+    } while (0)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SMR_H */

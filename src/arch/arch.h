@@ -1,0 +1,32 @@
+/*
+ * libsmr architecture layer: the one dispatcher.
+ *
+ * Exactly one #if chain picks a thin per-architecture header that overrides
+ * only what differs; generic.h then supplies a complete C11 (GCC __atomic)
+ * definition of everything left undefined.  The inline read path in smr.h
+ * includes this file, so it is installed as <smr/arch/arch.h> and every name
+ * it defines is reserved (smr__ / SMR__).
+ *
+ * Interface (each is a macro or static inline function):
+ *   SMR__CACHE_LINE                cache-line size used for padding
+ *   smr__cpu_relax()               spin-wait hint
+ *   smr__fence_full()              seq_cst fence: store->load and everything
+ *   smr__store_fence_sl(p, v)      relaxed store of v to *p followed by a
+ *                                  store->load fence (smr_enter's publish)
+ *
+ * An override earns its place with a measured win or a correctness reason
+ * written beside it (STYLE.md 3).
+ */
+#ifndef SMR_ARCH_ARCH_H
+#define SMR_ARCH_ARCH_H
+
+#define SMR__ARCH_DISPATCH 1
+
+#if defined(__x86_64__)
+#include "x86_64.h"
+#endif
+
+#include "generic.h"
+
+#undef SMR__ARCH_DISPATCH
+#endif /* SMR_ARCH_ARCH_H */

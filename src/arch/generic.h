@@ -1,0 +1,47 @@
+/*
+ * libsmr architecture layer: the complete C11 fallback.
+ *
+ * Everything here is expressed with the GCC/Clang __atomic builtins, which
+ * implement the C11 memory model on plain objects (so the same code compiles
+ * as C and as C++).  An architecture header included before this one may
+ * define any of these first; whatever it leaves undefined comes from here.
+ */
+#ifndef SMR_ARCH_GENERIC_H
+#define SMR_ARCH_GENERIC_H
+
+#ifndef SMR__ARCH_DISPATCH
+#error "include <smr/arch/arch.h>, not an architecture header directly"
+#endif
+
+#ifndef SMR__CACHE_LINE
+#define SMR__CACHE_LINE 64
+#endif
+
+#ifndef smr__cpu_relax
+#define smr__cpu_relax() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#endif
+
+#ifndef smr__fence_full
+/* A C11 seq_cst fence: a full barrier on every target (POWER: sync). */
+#define smr__fence_full() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
+
+#ifndef smr__store_fence_sl
+/*
+ * Publish a read section: store the observed write sequence into the
+ * thread's slot, then a store->load fence so that no protected load of the
+ * section can be satisfied before the store is visible to a poller.
+ * Partner: the seq_cst fence in smr_poll between its load of the write
+ * clock and its loads of the slots (SPEC §3, store buffering pattern).
+ *
+ * The fence must be a real thread fence: an acquire RMW is NOT a store->load
+ * barrier on arm64 (FreeBSD PR 265974, fixed in commit 8694fd33).
+ */
+#define smr__store_fence_sl(p, v)                                   \
+    do {                                                            \
+        __atomic_store_n((p), (v), __ATOMIC_RELAXED);               \
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);                    \
+    } while (0)
+#endif
+
+#endif /* SMR_ARCH_GENERIC_H */

@@ -1,0 +1,1071 @@
+/*-
+ * SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Copyright (c) 2026 The libsmr developers
+ *
+ * libsmr core: domains, per-thread slots, the default and deferred clocks,
+ * and the poll that decides when memory may be reused.
+ *
+ * ====================================================================
+ * Theory of operation: Global Unbounded Sequences in userspace
+ * ====================================================================
+ *
+ * A domain has a global write clock, s_wr_seq, and a read hand, s_rd_seq.
+ * Every thread that reads has a slot on the domain.  A read section
+ * publishes the clock value the reader saw:
+ *
+ *     smr_enter:  v = s_wr_seq; slot = v; store->load fence;
+ *                 ... protected loads ...
+ *     smr_exit:   slot = INVALID (release)
+ *
+ * A writer removes an object from every place a new reader could find it,
+ * then advances the clock.  The returned goal is the new clock value: every
+ * section that starts after the advance publishes a value >= goal and, by
+ * the fences, sees the removal.  Only sections that published a value <
+ * goal (or are about to publish a stale one, see I3) may still hold the
+ * object.  A poll scans the slots; once every slot is INVALID or >= goal,
+ * the object may be reused.  The poll records its result by moving the read
+ * hand forward, so later polls for older goals need no scan at all.
+ *
+ *   sequence space (arrows: wrap-safe order, SMR_SEQ_LT/GT)
+ *
+ *     ... --------|==================|============|-------------> ...
+ *              s_rd_seq           slot values   s_wr_seq    future goals
+ *                 ^                  ^              ^         (deferred,
+ *       every section that    open sections     last goal      lazy,
+ *       began before this     published these   handed out    32-bit guard)
+ *       value has ended       values
+ *
+ *     goal <= s_rd_seq               : reached, no scan (fast path)
+ *     s_rd_seq < goal <= s_wr_seq    : scan the slots
+ *     goal > s_wr_seq                : push the clock first (deferred, lazy)
+ *                                      or report "not yet" (32-bit guard)
+ *
+ * Invariants the code keeps:
+ *
+ *  I1  Sequence values are odd and only move forward: s_rd_seq <= every
+ *      published slot value that is not stale (I3) <= s_wr_seq.
+ *  I2  An advance orders every store before it (the caller's unlink) before
+ *      its clock increment with a full fence (POWER: sync).  A reader that
+ *      loads the new value, then fences, sees the unlink.
+ *  I3  A slot value below s_rd_seq is stale: its reader loaded the clock,
+ *      was descheduled, and published late.  The poller clamps it to
+ *      s_rd_seq (FreeBSD smr_poll_cpu).  This is safe: the poll that moved
+ *      the hand past it saw the slot empty, so by the store->load fences
+ *      the late reader sees every removal that poll covered.
+ *  I4  A poll counts a slot done only after a full fence that follows its
+ *      load of the clock (store buffering pattern with smr_enter's fence).
+ *      Lazy domains replace the reader's fence by an asymmetric barrier
+ *      issued by the poller (src/smr_lazy.c).
+ *  I5  The read hand moves only forward, by a release CAS (64-bit) or
+ *      under d_rd_lock after re-checking the clock (32-bit), so a poller
+ *      stalled for any time cannot move it back or past the clock.
+ *  I6  32-bit only: the clock stays less than SMR__MAX_DELTA ahead of the
+ *      read hand; an advance that would pass it returns a future goal it
+ *      did not write (never blocks).  Readers republish if their published
+ *      value is SMR__RECHECK behind the clock before any protected load.
+ *  I7  Per-thread state is keyed by a domain id that is never reused; a
+ *      stale entry can never match a later domain at the same index or
+ *      address.
+ *
+ * Nesting and signals: enter raises the depth first and publishes only if
+ * the slot is empty; exit lowers it and clears only at depth 0.  A signal
+ * handler that enters at any instruction of the outer enter/exit either
+ * finds the slot empty and publishes (the outer then keeps that value or
+ * overwrites it with an older one, both conservative), or finds it full and
+ * runs under the outer's older value.  See smr.h.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smr_internal.h"
+
+/* ---- atomics with the order in the name (STYLE.md 5) ------------------ */
+#define atomic_load_rlx(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
+#define atomic_load_acq(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define atomic_store_rlx(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define atomic_store_rel(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define atomic_add_rlx(p, v)    __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define atomic_cas_rel(p, e, v)                                             \
+    __atomic_compare_exchange_n((p), (e), (v), false, __ATOMIC_RELEASE,     \
+        __ATOMIC_RELAXED)
+#define atomic_cas_rlx(p, e, v)                                             \
+    __atomic_compare_exchange_n((p), (e), (v), false, __ATOMIC_RELAXED,     \
+        __ATOMIC_RELAXED)
+
+/* ---- exported twins of the inline read path (liburcu style) ----------- */
+extern inline struct smr__slot_hot *smr__slot(smr_t smr);
+extern inline void smr__depth_inc(struct smr__slot_hot *s);
+extern inline void smr__enter_fenced(smr_t smr, struct smr__slot_hot *s);
+extern inline void smr_enter(smr_t smr);
+extern inline void smr_exit(smr_t smr);
+extern inline void smr_lazy_enter(smr_t smr);
+extern inline void smr_lazy_exit(smr_t smr);
+
+SMR_API void (*volatile smr__test_hook)(smr_t smr, int point);
+
+static inline void
+smr__hook(struct smr *smr, int point)
+{
+    void (*fn)(smr_t, int) = smr__test_hook;
+
+    if (__builtin_expect(fn != NULL, 0))
+        fn(smr, point);
+}
+
+/* ---- per-thread state ------------------------------------------------- */
+
+struct smr__thread {
+    uint64_t t_serial;            /* never 0; owner id stored in slots */
+    int32_t t_tid;
+    uint32_t t_pad;
+    struct smr__thread_hot hot;   /* must be last: flexible ent[] */
+};
+
+static struct smr__thread_hot smr__empty_hot;  /* cap 0: every lookup misses */
+SMR_API __thread struct smr__thread_hot *smr__self
+    __attribute__((tls_model("initial-exec"))) = &smr__empty_hot;
+
+/* ---- global registry -------------------------------------------------- */
+
+static pthread_mutex_t smr__glock = PTHREAD_MUTEX_INITIALIZER;
+static struct smr **smr__domains;   /* by d_idx; NULL: free index */
+static uint32_t smr__ndomains;      /* capacity of smr__domains */
+static uint64_t smr__next_id = 1;   /* domain ids: never reused (I7) */
+static uint64_t smr__next_serial = 1;
+static pthread_key_t smr__key;
+static pthread_once_t smr__once = PTHREAD_ONCE_INIT;
+static int smr__once_err;
+
+static void smr__thread_exit(void *arg);
+static void smr__atfork_prepare(void);
+static void smr__atfork_parent(void);
+static void smr__atfork_child(void);
+
+static void
+smr__init_once(void)
+{
+    smr__once_err = pthread_key_create(&smr__key, smr__thread_exit);
+    if (smr__once_err == 0)
+        smr__once_err = pthread_atfork(smr__atfork_prepare,
+            smr__atfork_parent, smr__atfork_child);
+}
+
+SMR_API int
+smr_version(void)
+{
+    return SMR_VERSION;
+}
+
+/* ---- diagnostics ------------------------------------------------------ */
+
+static void
+smr__vreport(const struct smr *smr, const char *kind, const char *fmt,
+    va_list ap)
+{
+    char msg[256];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (smr != NULL && smr->h.d_magic == SMR__MAGIC)
+        fprintf(stderr, "libsmr: domain \"%s\": %s: %s\n", smr->d_name, kind,
+            msg);
+    else
+        fprintf(stderr, "libsmr: %s: %s\n", kind, msg);
+}
+
+void
+smr__die(const struct smr *smr, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    smr__vreport(smr, "misuse", fmt, ap);
+    va_end(ap);
+    abort();
+}
+
+void
+smr__warn(const struct smr *smr, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    smr__vreport(smr, "warning", fmt, ap);
+    va_end(ap);
+}
+
+/* Slow-path sanity check: a stray pointer, a destroyed domain or a second
+ * static copy of libsmr in one process is reported, not followed. */
+void
+smr__check(const struct smr *smr, const char *what)
+{
+    if (smr == NULL)
+        smr__die(NULL, "%s: NULL domain", what);
+    if (smr->h.d_magic != SMR__MAGIC)
+        smr__die(NULL, "%s: %p is not a live libsmr domain (magic %#x%s)",
+            what, (const void *)smr, smr->h.d_magic,
+            smr->h.d_magic == SMR__MAGIC_DEAD ? ": destroyed" : "");
+}
+
+uint64_t
+smr__now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int32_t
+smr__gettid(void)
+{
+    return (int32_t)syscall(SYS_gettid);
+}
+
+/* ---- slots ------------------------------------------------------------ */
+
+static inline struct smr__slot *
+smr__slot_at(struct smr *smr, uint32_t i)
+{
+    /* chunk k starts at CHUNK0 * (2^k - 1) */
+    uint32_t q = i / SMR__CHUNK0 + 1;
+    uint32_t k = 31 - (uint32_t)__builtin_clz(q);
+
+    return &smr->d_chunks[k][i - SMR__CHUNK0 * ((1u << k) - 1)];
+}
+
+/* Grow the registry by one chunk; d_lock held.  0 or ENOMEM. */
+static int
+smr__slots_grow(struct smr *smr)
+{
+    uint32_t k = smr->d_nchunks, n = SMR__CHUNK0 << k, ncap;
+    struct smr__slot *c;
+    uint64_t *used;
+
+    if (k == SMR__NCHUNKS)
+        return ENOMEM;
+    ncap = smr->d_cap + n;
+    used = realloc(smr->d_used, (ncap + 63) / 64 * sizeof(uint64_t));
+    if (used == NULL)
+        return ENOMEM;
+    memset(used + (smr->d_cap + 63) / 64, 0,
+        ((ncap + 63) / 64 - (smr->d_cap + 63) / 64) * sizeof(uint64_t));
+    smr->d_used = used;
+    if (posix_memalign((void **)&c, SMR__CACHE_LINE, n * sizeof(*c)) != 0)
+        return ENOMEM;
+    memset(c, 0, n * sizeof(*c));
+    for (uint32_t j = 0; j < n; j++)
+        c[j].c_index = smr->d_cap + j;
+    smr->d_chunks[k] = c;
+    smr->d_nchunks = k + 1;
+    smr->d_cap = ncap;
+    return 0;
+}
+
+/* Claim the lowest free slot for thread t; d_lock held.  NULL on ENOMEM. */
+static struct smr__slot *
+smr__slot_claim(struct smr *smr, const struct smr__thread *t)
+{
+    struct smr__slot *s;
+    uint32_t i, w, nw;
+
+    for (;;) {
+        nw = (smr->d_cap + 63) / 64;
+        for (w = 0; w < nw && smr->d_used[w] == ~(uint64_t)0; w++)
+            ;
+        if (w < nw && (i = w * 64 + (uint32_t)__builtin_ctzll(~smr->d_used[w]))
+            < smr->d_cap)
+            break;
+        if (smr__slots_grow(smr) != 0)
+            return NULL;
+    }
+    smr->d_used[i / 64] |= (uint64_t)1 << (i % 64);
+    s = smr__slot_at(smr, i);
+    s->h.c_depth = 0;
+    s->h.c_deferred = 0;
+    s->c_owner = t->t_serial;
+    s->c_tid = t->t_tid;
+    s->st_advance = s->st_poll = s->st_poll_scan = s->st_poll_fail = 0;
+    smr->d_nlive++;
+    /*
+     * A poller that reads the old high-water mark does not scan this slot.
+     * That is safe: the slot is empty now, and a section published in it
+     * later is covered by the store->load fences exactly as if the poller
+     * had scanned it and found it empty (I4).
+     */
+    if (i >= smr->d_hw)
+        atomic_store_rel(&smr->d_hw, i + 1);
+    return s;
+}
+
+/* Give a slot back; d_lock held.  Its counters fold into the domain. */
+static void
+smr__slot_release(struct smr *smr, struct smr__slot *s)
+{
+    uint32_t i = s->c_index;
+
+    /* Release: the section's loads happen before the slot reads empty
+     * (partner: smr_poll's acquire load of the slot). */
+    atomic_store_rel(&s->h.c_seq, (smr_seq_t)SMR_SEQ_INVALID);
+    s->h.c_depth = 0;
+    s->c_owner = 0;
+    smr->d_st[SMR__ST_ADVANCE] += s->st_advance;
+    smr->d_st[SMR__ST_POLL] += s->st_poll;
+    smr->d_st[SMR__ST_POLL_SCAN] += s->st_poll_scan;
+    smr->d_st[SMR__ST_POLL_FAIL] += s->st_poll_fail;
+    smr->d_used[i / 64] &= ~((uint64_t)1 << (i % 64));
+    smr->d_nlive--;
+    /* Lower the high-water mark past trailing free slots, so the scan
+     * follows live slots, not threads ever created. */
+    if (i + 1 == smr->d_hw) {
+        while (i > 0 &&
+            !(smr->d_used[(i - 1) / 64] & ((uint64_t)1 << ((i - 1) % 64))))
+            i--;
+        atomic_store_rel(&smr->d_hw, i);
+    }
+}
+
+static struct smr__thread *
+smr__thread_of(struct smr__thread_hot *hot)
+{
+    return (struct smr__thread *)((char *)hot -
+        offsetof(struct smr__thread, hot));
+}
+
+/* The calling thread's table with room for index idx.  NULL on ENOMEM. */
+static struct smr__thread *
+smr__thread_get(uint32_t idx)
+{
+    struct smr__thread_hot *hot = smr__self;
+    struct smr__thread *t, *nt;
+    uint32_t ncap;
+
+    if (hot != &smr__empty_hot && idx < hot->cap)
+        return smr__thread_of(hot);
+    if (pthread_once(&smr__once, smr__init_once) != 0 || smr__once_err != 0)
+        return NULL;
+    ncap = hot->cap * 2 > idx + 1 ? hot->cap * 2 : idx + 1;
+    if (ncap < 8)
+        ncap = 8;
+    nt = calloc(1, sizeof(*nt) + ncap * sizeof(struct smr__tent));
+    if (nt == NULL)
+        return NULL;
+    if (hot != &smr__empty_hot) {
+        t = smr__thread_of(hot);
+        nt->t_serial = t->t_serial;
+        nt->t_tid = t->t_tid;
+        memcpy(nt->hot.ent, hot->ent, hot->cap * sizeof(struct smr__tent));
+    } else {
+        t = NULL;
+        nt->t_serial = __atomic_add_fetch(&smr__next_serial, 1,
+            __ATOMIC_RELAXED);
+        nt->t_tid = smr__gettid();
+    }
+    nt->hot.cap = ncap;
+    if (pthread_setspecific(smr__key, nt) != 0) {
+        free(nt);
+        return NULL;
+    }
+    /* A signal handler sees either table whole (it runs to completion
+     * before we go on, and only the owner ever changes smr__self). */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    smr__self = &nt->hot;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    free(t);
+    return nt;
+}
+
+/* Claim this thread's slot on smr.  0, EINVAL or ENOMEM. */
+static int
+smr__attach(struct smr *smr, struct smr__slot_hot **out)
+{
+    struct smr__thread *t;
+    struct smr__slot *s;
+    uint32_t idx;
+
+    smr__check(smr, "smr_enter/smr_thread_attach");
+    idx = smr->h.d_idx;
+    if (idx < smr__self->cap && smr__self->ent[idx].id == smr->h.d_id) {
+        *out = smr__self->ent[idx].slot;
+        return 0;
+    }
+    t = smr__thread_get(idx);
+    if (t == NULL)
+        return ENOMEM;
+    pthread_mutex_lock(&smr->d_lock);
+    s = smr__slot_claim(smr, t);
+    pthread_mutex_unlock(&smr->d_lock);
+    if (s == NULL)
+        return ENOMEM;
+    t->hot.ent[idx].slot = &s->h;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);  /* slot before id, for handlers */
+    t->hot.ent[idx].id = smr->h.d_id;
+    *out = &s->h;
+    return 0;
+}
+
+SMR_API struct smr__slot_hot *
+smr__slot_slow(smr_t smr)
+{
+    struct smr__slot_hot *s;
+    int error = smr__attach(smr, &s);
+
+    if (error != 0)
+        smr__die(smr, "no slot for this thread (%s) inside smr_enter; "
+            "use smr_thread_attach() to get ENOMEM instead", strerror(error));
+    return s;
+}
+
+/* This thread's slot if it has one, without claiming. */
+static struct smr__slot *
+smr__slot_peek(const struct smr *smr)
+{
+    struct smr__thread_hot *t = smr__self;
+    uint32_t i = smr->h.d_idx;
+
+    if (i < t->cap && t->ent[i].id == smr->h.d_id)
+        return (struct smr__slot *)t->ent[i].slot;
+    return NULL;
+}
+
+SMR_API int
+smr_thread_attach(smr_t smr)
+{
+    struct smr__slot_hot *s;
+
+    if (smr == NULL || smr->h.d_magic != SMR__MAGIC)
+        return EINVAL;
+    return smr__attach(smr, &s);
+}
+
+SMR_API void
+smr_thread_detach(smr_t smr)
+{
+    struct smr__slot *s;
+
+    smr__check(smr, "smr_thread_detach");
+    s = smr__slot_peek(smr);
+    if (s == NULL)
+        return;
+    if (s->h.c_depth != 0)
+        smr__die(smr, "smr_thread_detach inside a read section");
+    smr__self->ent[smr->h.d_idx].id = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&smr->d_lock);
+    smr__slot_release(smr, s);
+    pthread_mutex_unlock(&smr->d_lock);
+}
+
+/* TLS destructor: give back every slot whose domain still exists. */
+static void
+smr__thread_exit(void *arg)
+{
+    struct smr__thread *t = arg;
+    struct smr__thread_hot *hot = &t->hot;
+    struct smr *smr;
+
+    pthread_mutex_lock(&smr__glock);
+    for (uint32_t i = 0; i < hot->cap; i++) {
+        if (hot->ent[i].id == 0 || i >= smr__ndomains)
+            continue;
+        smr = smr__domains[i];
+        if (smr == NULL || smr->h.d_id != hot->ent[i].id)
+            continue;           /* destroyed, index reused: stale (I7) */
+        struct smr__slot *s = (struct smr__slot *)hot->ent[i].slot;
+        if (s->h.c_depth != 0) {
+#if SMR_CONFIG_DEBUG
+            smr__die(smr, "thread %d exited inside a read section",
+                (int)t->t_tid);
+#else
+            smr__warn(smr, "thread %d exited inside a read section; "
+                "slot cleared", (int)t->t_tid);
+#endif
+        }
+        pthread_mutex_lock(&smr->d_lock);
+        smr__slot_release(smr, s);
+        pthread_mutex_unlock(&smr->d_lock);
+    }
+    pthread_mutex_unlock(&smr__glock);
+    if (smr__self == hot)
+        smr__self = &smr__empty_hot;
+    free(t);
+}
+
+/* ---- misuse helpers called from the inline path ----------------------- */
+
+SMR_API void
+smr__misuse_exit(smr_t smr)
+{
+    smr__check(smr, "smr_exit");
+    smr__die(smr, "smr_exit without smr_enter");
+}
+
+#if SMR_CONFIG_DEBUG
+SMR_API void
+smr__assert_entered(smr_t smr, const char *what)
+{
+    if (smr == NULL)
+        smr__die(NULL, "%s", what);
+    if (!smr_entered(smr))
+        smr__die(smr, "%s", what);
+}
+#endif
+
+SMR_API bool
+smr_entered(smr_t smr)
+{
+    struct smr__slot *s = smr__slot_peek(smr);
+
+    return s != NULL && atomic_load_rlx(&s->h.c_depth) != 0;
+}
+
+/* Is this thread inside any section of any domain?  (Debug warnings.) */
+#if SMR_CONFIG_DEBUG
+static bool
+smr__in_any_section(void)
+{
+    struct smr__thread_hot *t = smr__self;
+
+    for (uint32_t i = 0; i < t->cap; i++)
+        if (t->ent[i].id != 0 && t->ent[i].slot->c_depth != 0)
+            return true;
+    return false;
+}
+#endif
+
+/* ---- create / destroy ------------------------------------------------- */
+
+SMR_API smr_t
+smr_create(const char *name, int limit, int flags)
+{
+    struct smr *smr;
+    uint32_t idx;
+
+    if ((flags & ~(SMR_LAZY | SMR_DEFERRED)) != 0 ||
+        (flags & (SMR_LAZY | SMR_DEFERRED)) == (SMR_LAZY | SMR_DEFERRED) ||
+        limit < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (pthread_once(&smr__once, smr__init_once) != 0 || smr__once_err != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (posix_memalign((void **)&smr, SMR__CACHE_LINE, sizeof(*smr)) != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(smr, 0, sizeof(*smr));
+    snprintf(smr->d_name, sizeof(smr->d_name), "%s", name ? name : "smr");
+    smr->h.d_flags = (uint32_t)flags;
+    smr->d_limit = limit > 0 ? limit : 1;
+    smr->h.s_wr_seq = SMR__SEQ_INIT;
+    smr->s_rd_seq = SMR__SEQ_INIT;
+    smr->l_barrier_seq = SMR__SEQ_INIT;
+    pthread_mutex_init(&smr->d_lock, NULL);
+    pthread_mutex_init(&smr->d_rd_lock, NULL);
+    pthread_mutex_init(&smr->l_barrier_lock, NULL);
+    pthread_mutex_lock(&smr->d_lock);
+    if (smr__slots_grow(smr) != 0) {
+        pthread_mutex_unlock(&smr->d_lock);
+        free(smr);
+        errno = ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_unlock(&smr->d_lock);
+    if (flags & SMR_LAZY)
+        smr__lazy_create(smr);  /* sets SMR__F_LAZY_FAST or falls back */
+
+    pthread_mutex_lock(&smr__glock);
+    for (idx = 0; idx < smr__ndomains && smr__domains[idx] != NULL; idx++)
+        ;
+    if (idx == smr__ndomains) {
+        uint32_t n = smr__ndomains ? smr__ndomains * 2 : 16;
+        struct smr **nd = realloc(smr__domains, n * sizeof(*nd));
+        if (nd == NULL) {
+            pthread_mutex_unlock(&smr__glock);
+            free(smr->d_chunks[0]);
+            free(smr->d_used);
+            free(smr);
+            errno = ENOMEM;
+            return NULL;
+        }
+        memset(nd + smr__ndomains, 0, (n - smr__ndomains) * sizeof(*nd));
+        smr__domains = nd;
+        smr__ndomains = n;
+    }
+    smr->h.d_idx = idx;
+    smr->h.d_id = smr__next_id++;
+    smr->h.d_magic = SMR__MAGIC;
+    smr__domains[idx] = smr;
+    pthread_mutex_unlock(&smr__glock);
+    return smr;
+}
+
+SMR_API void
+smr_destroy(smr_t smr)
+{
+    uint32_t users;
+
+    if (smr == NULL)
+        return;
+    smr__check(smr, "smr_destroy");
+    users = __atomic_load_n(&smr->d_users, __ATOMIC_ACQUIRE);
+    if (users != 0)
+        smr__die(smr, "smr_destroy while %u pool(s)/retire batch(es) still "
+            "use the domain", users);
+    pthread_mutex_lock(&smr__glock);
+    pthread_mutex_lock(&smr->d_lock);
+    for (uint32_t i = 0; i < smr->d_hw; i++) {
+        struct smr__slot *s = smr__slot_at(smr, i);
+        if (atomic_load_acq(&s->h.c_seq) != SMR_SEQ_INVALID ||
+            atomic_load_rlx(&s->h.c_depth) != 0)
+            smr__die(smr, "smr_destroy with a reader inside (thread %d)",
+                (int)s->c_tid);
+    }
+    smr__domains[smr->h.d_idx] = NULL;
+    smr->h.d_magic = SMR__MAGIC_DEAD;
+    pthread_mutex_unlock(&smr->d_lock);
+    pthread_mutex_unlock(&smr__glock);
+    /* Threads keep stale table entries; the id never matches again (I7).
+     * The domain memory itself is gone, as after FreeBSD's smr_destroy. */
+    for (uint32_t k = 0; k < smr->d_nchunks; k++)
+        free(smr->d_chunks[k]);
+    free(smr->d_used);
+    pthread_mutex_destroy(&smr->d_lock);
+    pthread_mutex_destroy(&smr->d_rd_lock);
+    pthread_mutex_destroy(&smr->l_barrier_lock);
+    free(smr);
+}
+
+SMR_API const char *
+smr_name(smr_t smr)
+{
+    smr__check(smr, "smr_name");
+    return smr->d_name;
+}
+
+/* ---- the clock -------------------------------------------------------- */
+
+SMR_API smr_seq_t
+smr_current(smr_t smr)
+{
+    return atomic_load_acq(&smr->h.s_wr_seq);
+}
+
+/*
+ * Increment the clock by one step, keeping I6 in the 32-bit configuration.
+ * Returns the new clock value, or a future goal that was not written.
+ */
+static smr_seq_t
+smr__clock_step(struct smr *smr, struct smr__slot *self)
+{
+    smr_seq_t goal;
+
+    /*
+     * Full fence: the caller's unlink stores are ordered before the clock
+     * increment (I2).  Partner: the store->load fence in smr_enter (a
+     * reader that loads the new value sees the unlink) and the fence in
+     * smr_poll.  Not merely release: POWER needs sync here (SPEC §3).
+     */
+    smr__fence_full();
+#if SMR_SEQ32
+    smr_seq_t rd, wr;
+
+    /* Load the read hand before the clock so that rd <= goal (FreeBSD). */
+    rd = atomic_load_acq(&smr->s_rd_seq);
+    smr__hook(smr, SMR__HOOK_ADVANCE_LOADED_RD);
+    wr = atomic_load_rlx(&smr->h.s_wr_seq);
+    do {
+        goal = wr + SMR__SEQ_INCR;
+        /*
+         * I6: where FreeBSD's MAX_DELTA guard would wait, hand out a goal
+         * one step ahead without writing it; polls treat it as not yet
+         * reached until the read hand has caught up and a poll pushes the
+         * clock.  The CAS (not fetch_add) means a stale rd can overshoot
+         * the guard by at most one step, even after a stall of any length.
+         */
+        if ((smr_seq_t)(goal - rd) >= SMR__MAX_DELTA) {
+            atomic_add_rlx(&smr->d_st[SMR__ST_ADVANCE_WAIT], 1);
+            return goal;
+        }
+    } while (!atomic_cas_rlx(&smr->h.s_wr_seq, &wr, goal));
+#else
+    smr__hook(smr, SMR__HOOK_ADVANCE_LOADED_RD);
+    goal = atomic_add_rlx(&smr->h.s_wr_seq, SMR__SEQ_INCR) + SMR__SEQ_INCR;
+#endif
+    (void)self;
+    return goal;
+}
+
+SMR_API smr_seq_t
+smr_advance(smr_t smr)
+{
+    struct smr__slot *self;
+
+    smr__check(smr, "smr_advance");
+    self = (struct smr__slot *)smr__slot(smr);
+    self->st_advance++;
+    if (smr->h.d_flags & SMR__F_LAZY_FAST)
+        return smr__lazy_advance(smr);
+    if (smr->h.d_flags & SMR_DEFERRED) {
+        /*
+         * Deferred: touch the shared clock once every d_limit calls of this
+         * thread; in between, hand out the next value without writing it.
+         * A poll for such a goal pushes the clock there first.  The fence
+         * orders the caller's unlink before that later push (I2).
+         */
+        if (++self->h.c_deferred < (uint32_t)smr->d_limit) {
+            smr__fence_full();  /* partner: fence in smr_enter */
+            return atomic_load_rlx(&smr->h.s_wr_seq) + SMR__SEQ_INCR;
+        }
+        self->h.c_deferred = 0;
+    }
+    return smr__clock_step(smr, self);
+}
+
+/*
+ * Move the clock up to a future goal (deferred and lazy goals, 32-bit
+ * guarded goals).  Returns false if the 32-bit guard (I6) forbids it now.
+ * *wrp holds the caller's clock snapshot and is updated.
+ */
+static bool
+smr__clock_push(struct smr *smr, smr_seq_t goal, smr_seq_t *wrp)
+{
+    smr_seq_t wr = *wrp;
+
+    /* Partner: smr_enter's store->load fence, as in smr__clock_step (I2).
+     * The goal's owner fenced its unlink before handing the goal out. */
+    smr__fence_full();
+    while (SMR_SEQ_GT(goal, wr)) {
+#if SMR_SEQ32
+        smr_seq_t rd = atomic_load_acq(&smr->s_rd_seq);
+        if ((smr_seq_t)(goal - rd) >= SMR__MAX_DELTA)
+            return false;
+#endif
+        if (atomic_cas_rlx(&smr->h.s_wr_seq, &wr, goal)) {
+            wr = goal;
+            break;
+        }
+    }
+    *wrp = wr;
+    return true;
+}
+
+/* ---- the poll --------------------------------------------------------- */
+
+/* Move the read hand forward to rd (I5). */
+static void
+smr__rd_advance(struct smr *smr, smr_seq_t cur, smr_seq_t rd, smr_seq_t wr)
+{
+#if SMR_SEQ32
+    /*
+     * A poller stalled since its clock snapshot could, after the clock
+     * wrapped, CAS a value that only looks newer.  Under d_rd_lock no other
+     * poller moves the hand, so the clock cannot run more than MAX_DELTA
+     * past it while we re-check: a snapshot that is now SMR__RECHECK old is
+     * dropped.  trylock: smr_poll(.., false) never blocks; a skipped move
+     * is made by the next poll.
+     */
+    (void)cur;
+    if (pthread_mutex_trylock(&smr->d_rd_lock) != 0)
+        return;
+    if ((smr_seq_t)(atomic_load_rlx(&smr->h.s_wr_seq) - wr) < SMR__RECHECK &&
+        SMR_SEQ_GT(rd, atomic_load_rlx(&smr->s_rd_seq)))
+        atomic_store_rel(&smr->s_rd_seq, rd);  /* partner: acquire loads of
+                                                 s_rd_seq in smr_poll */
+    pthread_mutex_unlock(&smr->d_rd_lock);
+#else
+    (void)wr;
+    /* Release CAS; partner: the acquire load of s_rd_seq in smr_poll's fast
+     * path, which then skips the scan.  64-bit values never wrap. */
+    while (SMR_SEQ_LT(cur, rd) && !atomic_cas_rel(&smr->s_rd_seq, &cur, rd))
+        ;
+#endif
+}
+
+/* One non-blocking attempt.  force: a waiter (lazy: push the clock now). */
+static bool
+smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
+    bool force)
+{
+    smr_seq_t s_rd, s_wr, target, rd, c;
+    bool lazy = (smr->h.d_flags & SMR__F_LAZY_FAST) != 0;
+    bool reachable = true;
+    uint32_t hw;
+
+    self->st_poll++;
+    /* Fast path.  Acquire pairs with the release move of the read hand. */
+    s_rd = atomic_load_acq(&smr->s_rd_seq);
+    if (SMR_SEQ_LEQ(goal, s_rd))
+        return true;
+    /* Acquire keeps the slot loads after the clock load on weak targets;
+     * the full fence below is what I4 needs. */
+    s_wr = atomic_load_acq(&smr->h.s_wr_seq);
+    target = goal;
+    if (SMR_SEQ_GT(goal, s_wr)) {
+        if ((smr_seq_t)(goal - s_wr) > SMR__FUTURE_MAX) {
+#if SMR_SEQ32
+            /* Held across a wrap: it was reached long ago (FreeBSD). */
+            return true;
+#else
+            smr__die(smr, "poll for goal %#llx that was never handed out "
+                "(clock %#llx)", (unsigned long long)goal,
+                (unsigned long long)s_wr);
+#endif
+        }
+        /* Lazy: the clock moves at most once per tick unless a waiter
+         * forces it, so non-blocking polls cost no barrier storm. */
+        if (lazy && !force && !smr__lazy_tick_due(smr))
+            goto fail;
+        if (!smr__clock_push(smr, goal, &s_wr)) {
+            /* 32-bit guard (I6): scan up to the clock to move the read
+             * hand, and report "not yet". */
+            reachable = false;
+            target = s_wr;
+        }
+    }
+    if (lazy && !smr__lazy_barrier(smr, target, force))
+        goto fail;
+    self->st_poll_scan++;
+    /*
+     * Full fence between the clock load and the slot loads (I4).
+     * Partner: the store->load fence in smr_enter (store buffering: either
+     * we see the reader's slot, or the reader sees every store that
+     * happens before this fence, including the unlink).
+     */
+    smr__fence_full();
+    rd = s_wr;
+    hw = atomic_load_acq(&smr->d_hw);   /* partner: release in slot claim */
+    for (uint32_t i = 0; i < hw; i++) {
+        struct smr__slot *s = smr__slot_at(smr, i);
+
+        /* Acquire: pairs with smr_exit's release store of INVALID, so
+         * the section's loads happen before our caller reuses memory. */
+        c = atomic_load_acq(&s->h.c_seq);
+        if (c == SMR_SEQ_INVALID)
+            continue;
+        if (SMR_SEQ_LT(c, s_rd))
+            c = s_rd;           /* I3: stale publish, clamp */
+        if (SMR_SEQ_LT(c, rd))
+            rd = c;
+    }
+    smr__hook(smr, SMR__HOOK_POLL_BEFORE_CAS);
+    /* Lazy: the barrier covers clock values up to target only. */
+    if (lazy && SMR_SEQ_GT(rd, target))
+        rd = target;
+    smr__rd_advance(smr, s_rd, rd, s_wr);
+    if (!reachable || SMR_SEQ_GT(goal, rd))
+        goto fail;
+    /* Acquire fence before returning true: the caller's reuse of memory is
+     * ordered after every slot load above (SPEC §3). */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return true;
+fail:
+    self->st_poll_fail++;
+    return false;
+}
+
+/* Is the caller inside a section of smr?  Blocking there would deadlock. */
+static bool
+smr__wait_inside(struct smr *smr, const char *what)
+{
+    struct smr__slot *s = smr__slot_peek(smr);
+
+    if (s != NULL && s->h.c_depth != 0) {
+#if SMR_CONFIG_DEBUG
+        smr__die(smr, "%s inside a read section of the same domain "
+            "(would deadlock)", what);
+#else
+        return true;
+#endif
+    }
+#if SMR_CONFIG_DEBUG
+    if (smr__in_any_section())
+        smr__warn(smr, "%s inside a read section of another domain: legal, "
+            "but can deadlock", what);
+#endif
+    return false;
+}
+
+/*
+ * Wait for goal: spin briefly, then yield, then sleep with exponential
+ * backoff (1 us .. 1 ms), so a stalled reader does not cost the waiter a
+ * core.  deadline: absolute CLOCK_MONOTONIC ns, 0 for none.
+ */
+static bool
+smr__wait(struct smr *smr, smr_seq_t goal, uint64_t deadline)
+{
+    struct smr__slot *self = (struct smr__slot *)smr__slot(smr);
+    uint64_t sleep_ns = 1000;
+
+    for (unsigned i = 0;; i++) {
+        if (smr__poll_once(smr, self, goal, true))
+            return true;
+        if (deadline != 0 && smr__now_ns() >= deadline)
+            return false;
+        if (i < 10) {
+            for (unsigned j = 0; j < (32u << i); j++)
+                smr__cpu_relax();
+        } else if (i < 20) {
+            sched_yield();
+        } else {
+            struct timespec ts = { 0, (long)sleep_ns };
+            nanosleep(&ts, NULL);
+            if (sleep_ns < 1000000)
+                sleep_ns *= 2;
+        }
+    }
+}
+
+SMR_API bool
+smr_poll(smr_t smr, smr_seq_t goal, bool wait)
+{
+    if (wait)
+        return smr_wait(smr, goal);
+    smr__check(smr, "smr_poll");
+    return smr__poll_once(smr, (struct smr__slot *)smr__slot(smr), goal,
+        false);
+}
+
+SMR_API bool
+smr_wait(smr_t smr, smr_seq_t goal)
+{
+    smr__check(smr, "smr_wait");
+    if (smr__wait_inside(smr, "smr_wait"))
+        return false;
+    return smr__wait(smr, goal, 0);
+}
+
+SMR_API bool
+smr_wait_timeout(smr_t smr, smr_seq_t goal, uint64_t ns)
+{
+    uint64_t deadline;
+
+    smr__check(smr, "smr_wait_timeout");
+    if (smr__wait_inside(smr, "smr_wait_timeout"))
+        return false;
+    deadline = smr__now_ns() + ns;
+    if (deadline == 0)
+        deadline = 1;
+    return smr__wait(smr, goal, deadline);
+}
+
+SMR_API void
+smr_synchronize(smr_t smr)
+{
+    struct smr__slot *s;
+
+    smr__check(smr, "smr_synchronize");
+    s = smr__slot_peek(smr);
+    /* Cannot report: waiting would deadlock, returning would let the
+     * caller free memory its own section still holds.  Every build. */
+    if (s != NULL && s->h.c_depth != 0)
+        smr__die(smr, "smr_synchronize inside a read section of the same "
+            "domain (would deadlock)");
+    (void)smr__wait_inside(smr, "smr_synchronize");
+    smr__wait(smr, smr_advance(smr), 0);
+}
+
+SMR_API void
+smr_stats(smr_t smr, struct smr_stats *st)
+{
+    smr__check(smr, "smr_stats");
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_lock(&smr->d_lock);
+    st->advance = smr->d_st[SMR__ST_ADVANCE];
+    st->poll = smr->d_st[SMR__ST_POLL];
+    st->poll_scan = smr->d_st[SMR__ST_POLL_SCAN];
+    st->poll_fail = smr->d_st[SMR__ST_POLL_FAIL];
+    for (uint32_t i = 0; i < smr->d_hw; i++) {
+        struct smr__slot *s = smr__slot_at(smr, i);
+        if (s->c_owner == 0)
+            continue;
+        /* Owner-written counters: relaxed reads may lag by a few. */
+        st->advance += atomic_load_rlx(&s->st_advance);
+        st->poll += atomic_load_rlx(&s->st_poll);
+        st->poll_scan += atomic_load_rlx(&s->st_poll_scan);
+        st->poll_fail += atomic_load_rlx(&s->st_poll_fail);
+    }
+    st->live_slots = smr->d_nlive;
+    st->slot_capacity = smr->d_cap;
+    pthread_mutex_unlock(&smr->d_lock);
+    st->advance_wait = atomic_load_rlx(&smr->d_st[SMR__ST_ADVANCE_WAIT]);
+    st->barriers = atomic_load_rlx(&smr->d_st[SMR__ST_BARRIERS]);
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+/*
+ * Lock order: smr__glock, then every domain's d_lock, d_rd_lock and
+ * l_barrier_lock in index order.  The child clears the slots of threads
+ * that do not exist in it (they were copied mid-section at worst; nobody
+ * will ever exit those sections) and re-probes membarrier.
+ */
+static void
+smr__atfork_prepare(void)
+{
+    pthread_mutex_lock(&smr__glock);
+    for (uint32_t i = 0; i < smr__ndomains; i++) {
+        struct smr *smr = smr__domains[i];
+        if (smr == NULL)
+            continue;
+        pthread_mutex_lock(&smr->d_lock);
+        pthread_mutex_lock(&smr->d_rd_lock);
+        pthread_mutex_lock(&smr->l_barrier_lock);
+    }
+}
+
+static void
+smr__atfork_parent(void)
+{
+    for (uint32_t i = smr__ndomains; i-- > 0;) {
+        struct smr *smr = smr__domains[i];
+        if (smr == NULL)
+            continue;
+        pthread_mutex_unlock(&smr->l_barrier_lock);
+        pthread_mutex_unlock(&smr->d_rd_lock);
+        pthread_mutex_unlock(&smr->d_lock);
+    }
+    pthread_mutex_unlock(&smr__glock);
+}
+
+static void
+smr__atfork_child(void)
+{
+    struct smr__thread_hot *hot = smr__self;
+    uint64_t me = hot != &smr__empty_hot ? smr__thread_of(hot)->t_serial : 0;
+
+    if (hot != &smr__empty_hot)
+        smr__thread_of(hot)->t_tid = smr__gettid();
+    for (uint32_t i = 0; i < smr__ndomains; i++) {
+        struct smr *smr = smr__domains[i];
+        if (smr == NULL)
+            continue;
+        pthread_mutex_init(&smr->l_barrier_lock, NULL);
+        pthread_mutex_init(&smr->d_rd_lock, NULL);
+        pthread_mutex_init(&smr->d_lock, NULL);
+        for (uint32_t j = smr->d_hw; j-- > 0;) {
+            struct smr__slot *s = smr__slot_at(smr, j);
+            if (s->c_owner == 0)
+                continue;
+            if (s->c_owner == me) {
+                s->c_tid = smr__thread_of(hot)->t_tid;
+                continue;
+            }
+            smr__slot_release(smr, s);
+        }
+    }
+    pthread_mutex_init(&smr__glock, NULL);
+    if (!smr__lazy_atfork_child()) {
+        for (uint32_t i = 0; i < smr__ndomains; i++)
+            if (smr__domains[i] != NULL)
+                smr__domains[i]->h.d_flags &= ~(uint32_t)SMR__F_LAZY_FAST;
+    }
+}

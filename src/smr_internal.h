@@ -1,0 +1,121 @@
+/*-
+ * SPDX-License-Identifier: BSD-2-Clause
+ *
+ * libsmr private declarations shared by the .c files under src/.  Nothing here is ABI.
+ */
+#ifndef SMR_INTERNAL_H
+#define SMR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "smr.h"
+
+/* ---- the clock -------------------------------------------------------- */
+
+/*
+ * Sequence values are odd (INIT odd, INCR even), so a live value is never
+ * SMR_SEQ_INVALID (0), even across a wrap.  SMR_DEBUG starts the clock 1000
+ * steps below the top of its range with a large increment, so every test
+ * run wraps (FreeBSD INVARIANTS does the same).
+ */
+#if SMR_CONFIG_DEBUG
+#if SMR_SEQ32
+#define SMR__SEQ_INCR ((smr_seq_t)((1u << 16) + 2))
+#else
+#define SMR__SEQ_INCR ((smr_seq_t)((UINT64_C(1) << 32) + 2))
+#endif
+#define SMR__SEQ_INIT                                                   \
+    ((smr_seq_t)((smr_seq_t)0 - (smr_seq_t)1000 * SMR__SEQ_INCR + 1))
+#else
+#define SMR__SEQ_INCR ((smr_seq_t)2)
+#define SMR__SEQ_INIT ((smr_seq_t)1)
+#endif
+
+/*
+ * 32-bit guards (SPEC §2).  Comparisons are right while every live value
+ * lies within half the sequence space (2^31) of the clock.
+ *  - SMR__MAX_DELTA: the clock never runs more than this ahead of the read
+ *    hand; an advance that would pass it returns a future goal unwritten.
+ *  - SMR__RECHECK: a reader whose published value is this far behind the
+ *    clock republishes before its first protected load; a poller whose
+ *    clock snapshot is this old drops it instead of moving the read hand.
+ * Values: 2^30 and 2^29, so a slot value can be misread only if it is more
+ * than 2^31 - 2^30 behind, which the reader's recheck (> 2^29) always
+ * catches first.  With 64-bit sequences neither can trigger in practice.
+ */
+#define SMR__MAX_DELTA ((smr_seq_t)1 << 30)
+#define SMR__RECHECK   ((smr_seq_t)1 << 29)
+/* A goal further ahead of the clock than this was not handed out by this
+ * domain (deferred goals are at most INCR ahead, lazy ones 2 * INCR). */
+#define SMR__FUTURE_MAX (4 * SMR__SEQ_INCR)
+
+#define SMR__MAGIC      0x534d5231u /* "SMR1" */
+#define SMR__MAGIC_DEAD 0x64656164u
+
+/* ---- slots ------------------------------------------------------------ */
+
+/* One per (thread, domain), one cache line.  Owner-written fields only. */
+struct smr__slot {
+    struct smr__slot_hot h;      /* c_seq, c_depth, c_deferred */
+    uint64_t c_owner;            /* thread serial; 0 = free */
+    int32_t c_tid;               /* owner's kernel tid (diagnostics) */
+    uint32_t c_index;
+    /* per-thread counters, summed by smr_stats under d_lock */
+    uint64_t st_advance;
+    uint64_t st_poll;
+    uint64_t st_poll_scan;
+    uint64_t st_poll_fail;
+} __attribute__((aligned(SMR__CACHE_LINE)));
+
+/* Slot chunks: chunk k holds SMR__CHUNK0 << k slots (stable addresses). */
+#define SMR__CHUNK0  16u
+#define SMR__NCHUNKS 24
+
+/* ---- domains ---------------------------------------------------------- */
+
+struct smr {
+    struct smr__domain_hot h;    /* magic, flags, idx, id | s_wr_seq */
+    /* The read hand: every section that began before it has ended. */
+    smr_seq_t s_rd_seq __attribute__((aligned(SMR__CACHE_LINE)));
+    /* Lazy clock (src/smr_lazy.c): barrier bookkeeping, own line. */
+    smr_seq_t l_barrier_seq __attribute__((aligned(SMR__CACHE_LINE)));
+    uint64_t l_last_tick;        /* lazy clock: tick of the last write */
+    pthread_mutex_t l_barrier_lock;
+
+    /* Cold part: slot registry, name, counters of released slots. */
+    pthread_mutex_t d_lock __attribute__((aligned(SMR__CACHE_LINE)));
+    pthread_mutex_t d_rd_lock;   /* 32-bit: serializes read-hand moves */
+    uint32_t d_hw;               /* slots [0, d_hw) may be in use (atomic) */
+    uint32_t d_nlive;
+    uint32_t d_cap;
+    uint32_t d_nchunks;
+    struct smr__slot *d_chunks[SMR__NCHUNKS];
+    uint64_t *d_used;            /* bitmap of claimed slots, d_cap bits */
+    int d_limit;
+    uint32_t d_users;            /* pools and retire batches (atomic) */
+    uint64_t d_st[6];            /* released slots' counters + atomics */
+    char d_name[48];
+};
+
+enum { SMR__ST_ADVANCE, SMR__ST_ADVANCE_WAIT, SMR__ST_POLL, SMR__ST_POLL_SCAN,
+       SMR__ST_POLL_FAIL, SMR__ST_BARRIERS };
+
+/* ---- shared helpers --------------------------------------------------- */
+
+__attribute__((noreturn, cold, format(printf, 2, 3)))
+void smr__die(const struct smr *smr, const char *fmt, ...);
+__attribute__((cold, format(printf, 2, 3)))
+void smr__warn(const struct smr *smr, const char *fmt, ...);
+uint64_t smr__now_ns(void);
+void smr__check(const struct smr *smr, const char *what);
+
+/* Lazy domains (src/smr_lazy.c). */
+bool smr__lazy_available(void);
+void smr__lazy_create(struct smr *smr);
+smr_seq_t smr__lazy_advance(struct smr *smr);
+bool smr__lazy_tick_due(struct smr *smr);
+bool smr__lazy_barrier(struct smr *smr, smr_seq_t goal, bool force);
+bool smr__lazy_atfork_child(void);
+
+#endif /* SMR_INTERNAL_H */
