@@ -111,6 +111,14 @@ SMR_API const char *smr_name(smr_t smr);
  * False for non-lazy domains. */
 SMR_API bool smr_lazy_is_fence_free(smr_t smr);
 
+/* (+) Is the calling thread inside a read section of ANY domain? */
+SMR_API bool smr_entered_any(void);
+
+/* Reserved: a client that keeps goals on a domain (pool, retire batches)
+ * holds it; smr_destroy of a held domain aborts (SPEC §4). */
+SMR_API void smr__domain_hold(smr_t smr);
+SMR_API void smr__domain_release(smr_t smr);
+
 /* (+) Domain statistics: per-thread counters, summed on read. */
 struct smr_stats {
     uint64_t advance;       /* smr_advance calls */
@@ -335,6 +343,75 @@ smr_lazy_exit(smr_t smr)
     smr_exit(smr);
 }
 #endif /* SMR_NO_INLINE */
+
+/* ------------------------------------------------------------------ */
+/* (+) Deferred reclamation of memory that is not from a pool          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Call reclaim(ptr) once every section that could have seen ptr has ended.
+ * Batched per thread (one smr_advance per batch); reclaimed by this
+ * thread's later calls, by any thread's smr_barrier, never by a worker
+ * thread.  reclaim runs on the reclaiming thread, maybe inside its own
+ * section, with no libsmr lock held; it must not block on this domain.
+ */
+SMR_API void smr_retire(smr_t smr, void *ptr, void (*reclaim)(void *ptr));
+/* Returns once every retire made before the call has been reclaimed. */
+SMR_API void smr_barrier(smr_t smr);
+
+/* ------------------------------------------------------------------ */
+/* The SMR pool: type-stable objects whose reuse waits for readers     */
+/* ------------------------------------------------------------------ */
+
+typedef struct smr_pool *smr_pool_t;
+
+struct smr_pool_stats {
+    size_t size;      /* object size */
+    size_t in_use;    /* handed out by alloc, not yet freed */
+    size_t pending;   /* freed, still waiting for readers */
+    size_t cached;    /* reusable now, in caches */
+    size_t slabs;     /* slabs held */
+    size_t bytes;     /* bytes held from the OS */
+    /* (+) */
+    uint64_t allocs;          /* smr_pool_alloc calls that succeeded */
+    uint64_t frees;           /* smr_pool_free calls */
+    uint64_t buckets_queued;  /* free buckets tagged and queued */
+    uint64_t buckets_reused;  /* queued buckets whose grace period passed */
+    uint64_t sync_reclaims;   /* frees past the cap that waited */
+    size_t pending_peak;      /* high-water mark of pending */
+};
+
+/* (+) Everything smr_pool_create takes, plus hooks and limits. */
+struct smr_pool_args {
+    size_t size;              /* object size (> 0) */
+    size_t align;             /* 0 or a power of two */
+    smr_t smr;                /* NULL: plain object cache, immediate reuse */
+    int flags;                /* none defined yet: 0 */
+    /* init/fini: once per object when slab memory is first carved / before
+     * it goes back to the OS (locks and other type-stable state). */
+    void (*init)(void *obj, void *arg);
+    void (*fini)(void *obj, void *arg);
+    /* ctor at every alloc; dtor after the grace period, before reuse. */
+    void (*ctor)(void *obj, void *arg);
+    void (*dtor)(void *obj, void *arg);
+    void *arg;
+    size_t pending_cap;       /* per-pool cap on pending objects (0: default) */
+    unsigned bucket_max;      /* max objects per bucket (0: default) */
+};
+
+/* NULL + errno (EINVAL: size 0, align not a power of two; ENOMEM). */
+SMR_API smr_pool_t smr_pool_create(const char *name, size_t size,
+    size_t align, smr_t smr, int flags);
+SMR_API smr_pool_t smr_pool_create_args(const char *name,
+    const struct smr_pool_args *args);
+SMR_API void smr_pool_destroy(smr_pool_t pool);
+/* NULL + errno ENOMEM.  Never waits for readers; legal inside a section. */
+SMR_API void *smr_pool_alloc(smr_pool_t pool);
+/* Never reuses at once: reuse waits for every section that could see obj. */
+SMR_API void smr_pool_free(smr_pool_t pool, void *obj);
+SMR_API void smr_pool_stats(smr_pool_t pool, struct smr_pool_stats *st);
+/* (+) Reclaim what has expired, return empty slabs to the OS. */
+SMR_API void smr_pool_reclaim(smr_pool_t pool);
 
 /* ------------------------------------------------------------------ */
 /* Pointer accessors (FreeBSD <sys/smr_types.h>)                      */

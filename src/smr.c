@@ -525,19 +525,40 @@ smr_entered(smr_t smr)
     return s != NULL && atomic_load_rlx(&s->h.c_depth) != 0;
 }
 
-/* Is this thread inside any section of any domain?  (Debug warnings.) */
-#if SMR_CONFIG_DEBUG
-static bool
-smr__in_any_section(void)
+SMR_API bool
+smr_entered_any(void)
 {
     struct smr__thread_hot *t = smr__self;
+    bool inside = false;
 
-    for (uint32_t i = 0; i < t->cap; i++)
-        if (t->ent[i].id != 0 && t->ent[i].slot->c_depth != 0)
-            return true;
-    return false;
+    /* Stale entries (destroyed domains) point at freed slots: check each id
+     * against the live registry, under its lock (a slow path: pools call
+     * this only past their pending cap). */
+    pthread_mutex_lock(&smr__glock);
+    for (uint32_t i = 0; i < t->cap && i < smr__ndomains && !inside; i++) {
+        if (t->ent[i].id == 0 || smr__domains[i] == NULL ||
+            smr__domains[i]->h.d_id != t->ent[i].id)
+            continue;
+        inside = atomic_load_rlx(&t->ent[i].slot->c_depth) != 0;
+    }
+    pthread_mutex_unlock(&smr__glock);
+    return inside;
 }
-#endif
+
+SMR_API void
+smr__domain_hold(smr_t smr)
+{
+    smr__check(smr, "smr__domain_hold");
+    __atomic_fetch_add(&smr->d_users, 1, __ATOMIC_RELAXED);
+}
+
+SMR_API void
+smr__domain_release(smr_t smr)
+{
+    smr__check(smr, "smr__domain_release");
+    if (__atomic_fetch_sub(&smr->d_users, 1, __ATOMIC_RELEASE) == 0)
+        smr__die(smr, "domain released more often than held");
+}
 
 /* ---- create / destroy ------------------------------------------------- */
 
@@ -887,7 +908,7 @@ smr__wait_inside(struct smr *smr, const char *what)
 #endif
     }
 #if SMR_CONFIG_DEBUG
-    if (smr__in_any_section())
+    if (smr_entered_any())
         smr__warn(smr, "%s inside a read section of another domain: legal, "
             "but can deadlock", what);
 #endif
