@@ -268,8 +268,14 @@ smr__enter_fenced(smr_t smr, struct smr__slot_hot *s)
     if (smr__test_hook != NULL)
         smr__test_hook(smr, SMR__HOOK_ENTER_LOADED);
 #endif
+#if defined(SMR__BROKEN_ENTER_NOFENCE)
+    /* Deliberately broken variant (tests/torture only): no store->load
+     * fence.  The litmus and torture tests must catch it. */
+    __atomic_store_n(&s->c_seq, v, __ATOMIC_RELAXED);
+#else
     /* Store + store->load fence; partner: smr_poll's fence before its scan. */
     smr__store_fence_sl(&s->c_seq, v);
+#endif
 #if SMR_SEQ32
     smr__enter_recheck(smr, s, v);
 #endif

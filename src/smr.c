@@ -864,6 +864,9 @@ smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
     smr__fence_full();
     rd = s_wr;
     hw = atomic_load_acq(&smr->d_hw);   /* partner: release in slot claim */
+#if defined(SMR__BROKEN_POLL_NOSCAN)
+    hw = 0;     /* deliberately broken variant (tests/torture only) */
+#endif
     for (uint32_t i = 0; i < hw; i++) {
         struct smr__slot *s = smr__slot_at(smr, i);
 
@@ -1069,9 +1072,10 @@ smr__atfork_child(void)
         struct smr *smr = smr__domains[i];
         if (smr == NULL)
             continue;
-        pthread_mutex_init(&smr->l_barrier_lock, NULL);
-        pthread_mutex_init(&smr->d_rd_lock, NULL);
-        pthread_mutex_init(&smr->d_lock, NULL);
+        /* This thread took them in prepare, so it owns them here. */
+        pthread_mutex_unlock(&smr->l_barrier_lock);
+        pthread_mutex_unlock(&smr->d_rd_lock);
+        pthread_mutex_unlock(&smr->d_lock);
         for (uint32_t j = smr->d_hw; j-- > 0;) {
             struct smr__slot *s = smr__slot_at(smr, j);
             if (s->c_owner == 0)
@@ -1083,7 +1087,7 @@ smr__atfork_child(void)
             smr__slot_release(smr, s);
         }
     }
-    pthread_mutex_init(&smr__glock, NULL);
+    pthread_mutex_unlock(&smr__glock);
     if (!smr__lazy_atfork_child()) {
         for (uint32_t i = 0; i < smr__ndomains; i++)
             if (smr__domains[i] != NULL)
