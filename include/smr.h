@@ -111,6 +111,28 @@ SMR_API const char *smr_name(smr_t smr);
  * False for non-lazy domains. */
 SMR_API bool smr_lazy_is_fence_free(smr_t smr);
 
+/*
+ * (+) Stall diagnostics.  smr_oldest_section() finds the open section with
+ * the oldest published sequence (the one holding reclamation back).  Its
+ * age counts from the first time libsmr observed that section open (a
+ * query or a blocked wait): a lower bound that costs the read path nothing.
+ */
+struct smr_section_info {
+    int tid;            /* kernel thread id of the reader */
+    smr_seq_t seq;      /* sequence it published */
+    uint64_t age_ns;    /* open for at least this long */
+};
+/* false if no section is open. */
+SMR_API bool smr_oldest_section(smr_t smr, struct smr_section_info *info);
+/* Called (on the waiting thread) when smr_wait/smr_synchronize has been
+ * blocked for threshold_ns, then again each time the wait doubles.  The
+ * default, when SMR_STALL_WARN_MS is set in the environment, prints a
+ * warning to stderr.  fn == NULL restores the default. */
+typedef void (*smr_stall_fn)(smr_t smr, const struct smr_section_info *oldest,
+    uint64_t waited_ns, void *arg);
+SMR_API void smr_set_stall_handler(smr_t smr, uint64_t threshold_ns,
+    smr_stall_fn fn, void *arg);
+
 /* (+) Is the calling thread inside a read section of ANY domain? */
 SMR_API bool smr_entered_any(void);
 

@@ -589,6 +589,11 @@ smr_create(const char *name, int limit, int flags)
     smr->h.s_wr_seq = SMR__SEQ_INIT;
     smr->s_rd_seq = SMR__SEQ_INIT;
     smr->l_barrier_seq = SMR__SEQ_INIT;
+    {
+        const char *e = getenv("SMR_STALL_WARN_MS");
+        if (e != NULL && atol(e) > 0)
+            smr->d_stall_ns = (uint64_t)atol(e) * 1000000u;
+    }
     pthread_mutex_init(&smr->d_lock, NULL);
     pthread_mutex_init(&smr->d_rd_lock, NULL);
     pthread_mutex_init(&smr->l_barrier_lock, NULL);
@@ -918,6 +923,82 @@ smr__wait_inside(struct smr *smr, const char *what)
     return false;
 }
 
+SMR_API bool
+smr_oldest_section(smr_t smr, struct smr_section_info *info)
+{
+    struct smr__slot *old = NULL;
+    smr_seq_t rd, c, oc = 0;
+    uint64_t now = smr__now_ns();
+
+    smr__check(smr, "smr_oldest_section");
+    memset(info, 0, sizeof(*info));
+    pthread_mutex_lock(&smr->d_lock);
+    rd = atomic_load_acq(&smr->s_rd_seq);
+    for (uint32_t i = 0; i < smr->d_hw; i++) {
+        struct smr__slot *s = smr__slot_at(smr, i);
+        /* Acquire: as in the poll scan (partner: smr_exit's release). */
+        c = atomic_load_acq(&s->h.c_seq);
+        if (c == SMR_SEQ_INVALID || s->c_owner == 0)
+            continue;
+        if (SMR_SEQ_LT(c, rd))
+            c = rd;             /* I3 */
+        if (old == NULL || SMR_SEQ_LT(c, oc)) {
+            old = s;
+            oc = c;
+        }
+    }
+    if (old != NULL) {
+        if (smr->d_old_owner != old->c_owner || smr->d_old_seq != oc) {
+            smr->d_old_owner = old->c_owner;
+            smr->d_old_seq = oc;
+            smr->d_old_since_ns = now;
+        }
+        info->tid = old->c_tid;
+        info->seq = oc;
+        info->age_ns = now - smr->d_old_since_ns;
+    } else {
+        smr->d_old_owner = 0;
+    }
+    pthread_mutex_unlock(&smr->d_lock);
+    return old != NULL;
+}
+
+SMR_API void
+smr_set_stall_handler(smr_t smr, uint64_t threshold_ns, smr_stall_fn fn,
+    void *arg)
+{
+    smr__check(smr, "smr_set_stall_handler");
+    pthread_mutex_lock(&smr->d_lock);
+    smr->d_stall_ns = threshold_ns;
+    smr->d_stall_fn = fn;
+    smr->d_stall_arg = arg;
+    pthread_mutex_unlock(&smr->d_lock);
+}
+
+/* A wait has been blocked for waited ns: tell the handler or stderr. */
+static void
+smr__stall_report(struct smr *smr, uint64_t waited)
+{
+    struct smr_section_info info;
+    smr_stall_fn fn;
+    void *arg;
+
+    if (!smr_oldest_section(smr, &info))
+        return;                 /* nobody inside: the clock is moving */
+    pthread_mutex_lock(&smr->d_lock);
+    fn = smr->d_stall_fn;
+    arg = smr->d_stall_arg;
+    pthread_mutex_unlock(&smr->d_lock);
+    if (fn != NULL)
+        fn(smr, &info, waited, arg);
+    else
+        smr__warn(smr, "wait blocked for %llu ms by thread %d, inside a "
+            "read section for at least %llu ms (sequence %#llx)",
+            (unsigned long long)(waited / 1000000), info.tid,
+            (unsigned long long)(info.age_ns / 1000000),
+            (unsigned long long)info.seq);
+}
+
 /*
  * Wait for goal: spin briefly, then yield, then sleep with exponential
  * backoff (1 us .. 1 ms), so a stalled reader does not cost the waiter a
@@ -927,17 +1008,28 @@ static bool
 smr__wait(struct smr *smr, smr_seq_t goal, uint64_t deadline)
 {
     struct smr__slot *self = (struct smr__slot *)smr__slot(smr);
-    uint64_t sleep_ns = 1000;
+    uint64_t sleep_ns = 1000, start = 0, report = 0, now;
 
     for (unsigned i = 0;; i++) {
         if (smr__poll_once(smr, self, goal, true))
             return true;
-        if (deadline != 0 && smr__now_ns() >= deadline)
+        now = (i < 6 && deadline == 0) ? 0 : smr__now_ns();
+        if (deadline != 0 && now >= deadline)
             return false;
-        if (i < 10) {
+        if (i < 6) {
+            /* ~2000 spin hints in all (tens of microseconds). */
             for (unsigned j = 0; j < (32u << i); j++)
                 smr__cpu_relax();
-        } else if (i < 20) {
+            continue;
+        }
+        if (start == 0) {
+            start = now;
+            report = atomic_load_rlx(&smr->d_stall_ns);
+        } else if (report != 0 && now - start >= report) {
+            smr__stall_report(smr, now - start);
+            report *= 2;        /* again each time the wait doubles */
+        }
+        if (i < 16) {
             sched_yield();
         } else {
             struct timespec ts = { 0, (long)sleep_ns };

@@ -95,6 +95,13 @@ struct smr {
     int d_limit;
     uint32_t d_users;            /* pools and retire batches (atomic) */
     uint64_t d_st[6];            /* released slots' counters + atomics */
+    /* Stall diagnostics (d_lock): the oldest section seen and since when. */
+    uint64_t d_old_owner;
+    smr_seq_t d_old_seq;
+    uint64_t d_old_since_ns;
+    uint64_t d_stall_ns;         /* 0: no stall reports */
+    smr_stall_fn d_stall_fn;
+    void *d_stall_arg;
     char d_name[48];
 };
 
