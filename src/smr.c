@@ -148,13 +148,49 @@ static void smr__atfork_prepare(void);
 static void smr__atfork_parent(void);
 static void smr__atfork_child(void);
 
+/* SMR_SHOW_STATS=1: print every live domain's statistics at exit. */
+static void
+smr__show_stats(void)
+{
+    struct smr **live;
+    uint32_t n = 0;
+
+    pthread_mutex_lock(&smr__glock);
+    live = calloc(smr__ndomains + 1, sizeof(*live));
+    for (uint32_t i = 0; live != NULL && i < smr__ndomains; i++)
+        if (smr__domains[i] != NULL)
+            live[n++] = smr__domains[i];
+    pthread_mutex_unlock(&smr__glock);
+    for (uint32_t i = 0; i < n; i++) {
+        struct smr_stats st;
+        smr_stats(live[i], &st);
+        fprintf(stderr, "libsmr: domain \"%s\"%s: advance %llu "
+            "(guard %llu), poll %llu (scan %llu, fail %llu), barriers %llu, "
+            "slots %llu live / %llu\n", live[i]->d_name,
+            (live[i]->h.d_flags & SMR__F_LAZY_FAST) ? " [lazy]" :
+            (live[i]->h.d_flags & SMR_LAZY) ? " [lazy, fenced fallback]" :
+            (live[i]->h.d_flags & SMR_DEFERRED) ? " [deferred]" : "",
+            (unsigned long long)st.advance,
+            (unsigned long long)st.advance_wait, (unsigned long long)st.poll,
+            (unsigned long long)st.poll_scan,
+            (unsigned long long)st.poll_fail, (unsigned long long)st.barriers,
+            (unsigned long long)st.live_slots,
+            (unsigned long long)st.slot_capacity);
+    }
+    free(live);
+}
+
 static void
 smr__init_once(void)
 {
+    const char *e = getenv("SMR_SHOW_STATS");
+
     smr__once_err = pthread_key_create(&smr__key, smr__thread_exit);
     if (smr__once_err == 0)
         smr__once_err = pthread_atfork(smr__atfork_prepare,
             smr__atfork_parent, smr__atfork_child);
+    if (e != NULL && *e != '\0' && strcmp(e, "0") != 0)
+        atexit(smr__show_stats);
 }
 
 SMR_API int
