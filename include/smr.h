@@ -92,11 +92,16 @@ SMR_API void smr_destroy(smr_t smr);
 
 SMR_API smr_seq_t smr_advance(smr_t smr);
 SMR_API smr_seq_t smr_current(smr_t smr);
+/* A false wait must not be ignored (smr_wait inside the caller's own
+ * section returns false at once): the memory is not yet reusable.  (Not on
+ * smr_poll: a non-blocking poll that only moves the read hand is fine.) */
+#define SMR__MUST_CHECK __attribute__((warn_unused_result))
 SMR_API bool smr_poll(smr_t smr, smr_seq_t goal, bool wait);
-SMR_API bool smr_wait(smr_t smr, smr_seq_t goal);
+SMR_API SMR__MUST_CHECK bool smr_wait(smr_t smr, smr_seq_t goal);
 SMR_API void smr_synchronize(smr_t smr);
 /* (+) smr_wait that gives up after ns nanoseconds (for shutdown paths). */
-SMR_API bool smr_wait_timeout(smr_t smr, smr_seq_t goal, uint64_t ns);
+SMR_API SMR__MUST_CHECK bool smr_wait_timeout(smr_t smr, smr_seq_t goal,
+    uint64_t ns);
 /* (+) Is the calling thread inside a read section of this domain? */
 SMR_API bool smr_entered(smr_t smr);
 /* (+) Reserve this thread's slot now: 0 or ENOMEM/EINVAL.  After it,
@@ -386,6 +391,8 @@ smr_lazy_exit(smr_t smr)
 SMR_API void smr_retire(smr_t smr, void *ptr, void (*reclaim)(void *ptr));
 /* Returns once every retire made before the call has been reclaimed. */
 SMR_API void smr_barrier(smr_t smr);
+/* (+) Retired entries of this domain not yet reclaimed (all threads). */
+SMR_API size_t smr_retire_pending(smr_t smr);
 
 /* ------------------------------------------------------------------ */
 /* The SMR pool: type-stable objects whose reuse waits for readers     */

@@ -542,6 +542,40 @@ smr__misuse_exit(smr_t smr)
     smr__die(smr, "smr_exit without smr_enter");
 }
 
+#if SMR_SEQ32
+/*
+ * 32-bit only, called by smr_enter right after its publish + fence (I6).
+ * A reader descheduled between loading the clock and publishing may have
+ * published a value so far behind that a poller could misread it as being
+ * ahead (more than half the sequence space).  Before any protected load,
+ * re-check the clock and republish while the value is SMR__RECHECK behind.
+ *
+ * Why this is enough: every access here is separated by full fences, so
+ * they are sequentially consistent with the pollers' (fenced) accesses.  A
+ * poller that misread our old value read it before we republished; our
+ * protected loads come after the republish, so after that poller's clock
+ * load, so after every unlink that poll could have covered.  And a value
+ * can only be misread once it is more than 2^31 - 2^30 behind (the clock
+ * stays within SMR__MAX_DELTA of the read hand), which this re-check, at
+ * 2^29, always catches first.
+ */
+SMR_API void
+smr__enter_recheck(smr_t smr, struct smr__slot_hot *s, smr_seq_t v)
+{
+    smr_seq_t w;
+
+    for (;;) {
+        /* After the publish fence: a value at least as new as any the
+         * fence orders us after.  Partner: the advancers' fences (I2). */
+        w = atomic_load_rlx(&smr->h.s_wr_seq);
+        if ((smr_seq_t)(w - v) < SMR__RECHECK)
+            return;
+        v = w;
+        smr__store_fence_sl(&s->c_seq, v);
+    }
+}
+#endif
+
 #if SMR_CONFIG_DEBUG
 SMR_API void
 smr__assert_entered(smr_t smr, const char *what)

@@ -1,0 +1,52 @@
+// <smr.h> from C++ (-std=c++11 -pedantic -Werror): extern "C", the inline
+// read path as C++ inline functions, SMR_POINTER and the accessors.
+#include <atomic>
+#include <cstdio>
+#include <type_traits>
+
+#include <smr.h>
+
+struct foo {
+    int v;
+};
+
+static SMR_POINTER(foo *) gp;
+
+static_assert(std::is_unsigned<smr_seq_t>::value, "smr_seq_t is unsigned");
+static_assert(std::is_signed<smr_delta_t>::value, "smr_delta_t is signed");
+static_assert(sizeof(smr_seq_t) == sizeof(smr_delta_t), "seq/delta sizes");
+
+int
+main()
+{
+    foo f = { 42 };
+    smr_t s = smr_create("hdr-cpp", 0, SMR_LAZY);
+
+    if (smr_version() != SMR_VERSION)
+        return 1;
+    if (s == nullptr)
+        return 2;
+    smr_serialized_store(&gp, &f, true);
+    foo *old = smr_serialized_swap(&gp, &f, true);
+    if (old != &f)
+        return 3;
+    smr_lazy_enter(s);
+    smr_enter(s);
+    foo *p = smr_entered_load(&gp, s);
+    int v = p->v;
+    smr_exit(s);
+    smr_lazy_exit(s);
+    if (smr_entered(s))
+        return 4;
+    smr_seq_t g = smr_advance(s);
+    if (g == SMR_SEQ_INVALID || !smr_wait(s, g))
+        return 5;
+    if (!SMR_SEQ_GEQ(smr_current(s), g))
+        return 6;
+    smr_synchronize(s);
+    smr_destroy(s);
+    if (v != 42)
+        return 7;
+    std::puts("OK");
+    return 0;
+}

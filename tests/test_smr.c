@@ -1,0 +1,2095 @@
+/*-
+ * SPDX-License-Identifier: BSD-2-Clause
+ *
+ * libsmr core test suite (Criterion): domains, sections, goals, clocks,
+ * slots, misuse, sequence wrap, stalled threads (test hooks) and fork.
+ *
+ * Every test runs in its own process (Criterion's default), so hooks and
+ * globals never leak between tests.  Only the test's main thread calls
+ * cr_assert*; helper threads record what they saw in atomics.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#ifndef SMR_TEST_HOOKS
+#define SMR_TEST_HOOKS 1 /* SMR__HOOK_ENTER_LOADED in the inline smr_enter */
+#endif
+#include <smr.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+#define MS 1000000ull /* ns */
+#define DEFERRED_LIMIT 8
+
+typedef unsigned long long ull;
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Wait (yielding) until *f == v or ms pass; true if it got there. */
+static bool
+wait_flag(atomic_int *f, int v, unsigned ms)
+{
+    uint64_t dl = now_ns() + ms * MS;
+
+    while (atomic_load(f) != v) {
+        if (now_ns() > dl)
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
+static const char *
+flags_name(int fl)
+{
+    switch (fl) {
+    case 0: return "default";
+    case SMR_DEFERRED: return "deferred";
+    case SMR_LAZY: return "lazy";
+    default: return "?";
+    }
+}
+
+static smr_t
+mk(const char *name, int flags)
+{
+    smr_t s;
+
+    errno = 0;
+    s = smr_create(name, (flags & SMR_DEFERRED) ? DEFERRED_LIMIT : 0, flags);
+    cr_assert(s != NULL, "smr_create(%s, %s) failed: errno %d", name,
+        flags_name(flags), errno);
+    return s;
+}
+
+/* The read section a user of this domain kind would use. */
+static void
+sec_enter(smr_t s, int flags)
+{
+    if (flags & SMR_LAZY)
+        smr_lazy_enter(s);
+    else
+        smr_enter(s);
+}
+
+static void
+sec_exit(smr_t s, int flags)
+{
+    if (flags & SMR_LAZY)
+        smr_lazy_exit(s);
+    else
+        smr_exit(s);
+}
+
+/*
+ * Non-blocking polls until the goal is reached or ms pass.  Lazy goals lie
+ * in the future when handed out, so "reached" is checked with a bounded
+ * loop rather than a single poll.
+ */
+static bool
+poll_until(smr_t s, smr_seq_t goal, unsigned ms)
+{
+    uint64_t dl = now_ns() + ms * MS;
+
+    for (;;) {
+        if (smr_poll(s, goal, false))
+            return true;
+        if (now_ns() > dl)
+            return false;
+        usleep(100);
+    }
+}
+
+/*
+ * A reader thread that enters a section, says so, and stays inside for
+ * hold_ms, or (hold_ms == 0) until released (at most 10 s, so that a
+ * blocking bug turns into a failed assertion, not a hang).
+ */
+struct held {
+    smr_t smr;
+    int flags;
+    unsigned hold_ms;
+    atomic_int inside;  /* 1: entered */
+    atomic_int release; /* main: leave now */
+    atomic_int leaving; /* 1: about to call exit */
+    atomic_int done;    /* 1: exited */
+    pthread_t tid;
+};
+
+static void *
+held_main(void *arg)
+{
+    struct held *h = arg;
+    uint64_t dl;
+
+    sec_enter(h->smr, h->flags);
+    atomic_store(&h->inside, 1);
+    if (h->hold_ms != 0) {
+        sleep_ms(h->hold_ms);
+    } else {
+        dl = now_ns() + 10000 * MS;
+        while (!atomic_load(&h->release) && now_ns() < dl)
+            usleep(200);
+    }
+    atomic_store(&h->leaving, 1);
+    sec_exit(h->smr, h->flags);
+    atomic_store(&h->done, 1);
+    return NULL;
+}
+
+static void
+held_start(struct held *h, smr_t s, int flags, unsigned hold_ms)
+{
+    memset(h, 0, sizeof(*h));
+    h->smr = s;
+    h->flags = flags;
+    h->hold_ms = hold_ms;
+    cr_assert(pthread_create(&h->tid, NULL, held_main, h) == 0);
+    cr_assert(wait_flag(&h->inside, 1, 5000), "reader never entered");
+}
+
+static void
+held_stop(struct held *h)
+{
+    atomic_store(&h->release, 1);
+    cr_assert(pthread_join(h->tid, NULL) == 0);
+    cr_assert(atomic_load(&h->done) == 1);
+}
+
+static int all_flags[] = { 0, SMR_DEFERRED, SMR_LAZY };
+static int clock_flags[] = { 0, SMR_DEFERRED };
+
+#define ALL_FLAGS(suite, name)                                          \
+    ParameterizedTestParameters(suite, name)                            \
+    {                                                                   \
+        return cr_make_param_array(int, all_flags,                      \
+            sizeof(all_flags) / sizeof(all_flags[0]));                  \
+    }
+#define CLOCK_FLAGS(suite, name)                                        \
+    ParameterizedTestParameters(suite, name)                            \
+    {                                                                   \
+        return cr_make_param_array(int, clock_flags,                    \
+            sizeof(clock_flags) / sizeof(clock_flags[0]));              \
+    }
+
+/* ------------------------------------------------------------------ */
+/* API basics and bad input (SPEC §1, §4)                              */
+/* ------------------------------------------------------------------ */
+
+Test(api, version, .timeout = 30)
+{
+    cr_assert(smr_version() == SMR_VERSION, "smr_version() %d != SMR_VERSION %d",
+        smr_version(), SMR_VERSION);
+    cr_assert(SMR_VERSION > 0);
+}
+
+Test(api, seq_type_matches_config, .timeout = 30)
+{
+#if SMR_SEQ32
+    cr_assert(sizeof(smr_seq_t) == 4 && sizeof(smr_delta_t) == 4);
+#else
+    cr_assert(sizeof(smr_seq_t) == 8 && sizeof(smr_delta_t) == 8);
+#endif
+#if SMR_CONFIG_FORCE_SEQ32
+    cr_assert(SMR_SEQ32 == 1, "SMR_SEQ32=ON must force 32-bit sequences");
+#endif
+    cr_assert((smr_seq_t)-1 > 0, "smr_seq_t must be unsigned");
+    cr_assert((smr_delta_t)-1 < 0, "smr_delta_t must be signed");
+}
+
+static void
+expect_einval(int limit, int flags)
+{
+    smr_t s;
+
+    errno = 0;
+    s = smr_create("bad", limit, flags);
+    cr_assert(s == NULL, "smr_create(limit %d, flags %#x) succeeded", limit,
+        (unsigned)flags);
+    cr_assert(errno == EINVAL, "smr_create(limit %d, flags %#x): errno %d, "
+        "want EINVAL", limit, (unsigned)flags, errno);
+}
+
+Test(api, create_bad_input, .timeout = 30)
+{
+    expect_einval(0, 0x4);
+    expect_einval(0, 0x80);
+    expect_einval(0, SMR__F_LAZY_FAST); /* internal flag, not for users */
+    expect_einval(0, (int)0x80000000u);
+    expect_einval(0, ~0);
+    expect_einval(0, SMR_LAZY | SMR_DEFERRED);
+    expect_einval(4, SMR_LAZY | SMR_DEFERRED);
+    expect_einval(-1, 0);
+    expect_einval(-1, SMR_DEFERRED);
+    expect_einval(-100, SMR_LAZY);
+    expect_einval((int)0x80000000u, 0);
+}
+
+Test(api, create_good_input, .timeout = 30)
+{
+    int fl[] = { 0, SMR_DEFERRED, SMR_LAZY };
+    int lim[] = { 0, 1, 7, 1000 };
+
+    for (size_t i = 0; i < 3; i++) {
+        for (size_t j = 0; j < 4; j++) {
+            if ((fl[i] & SMR_DEFERRED) && lim[j] == 0)
+                continue; /* a deferred domain needs a limit */
+            errno = 0;
+            smr_t s = smr_create("good", lim[j], fl[i]);
+            cr_assert(s != NULL, "smr_create(limit %d, %s): errno %d",
+                lim[j], flags_name(fl[i]), errno);
+            cr_assert_str_eq(smr_name(s), "good");
+            if (!(fl[i] & SMR_LAZY))
+                cr_assert(!smr_lazy_is_fence_free(s),
+                    "non-lazy domain claims fence-free readers");
+            smr_enter(s);
+            smr_exit(s);
+            smr_synchronize(s);
+            smr_destroy(s);
+        }
+    }
+}
+
+/*
+ * Goals come after the clock that earlier readers could have published, and
+ * a domain with no reader reaches them.  Stats count calls exactly.
+ */
+ALL_FLAGS(api, advance_basics)
+ParameterizedTest(int *flags, api, advance_basics, .timeout = 30)
+{
+    smr_t s = mk("basics", *flags);
+    struct smr_stats st;
+
+    for (int i = 0; i < 10; i++) {
+        smr_seq_t c = smr_current(s);
+        smr_seq_t g = smr_advance(s);
+
+        cr_assert(g != SMR_SEQ_INVALID, "goal is SMR_SEQ_INVALID");
+        cr_assert(SMR_SEQ_GT(g, c), "%s: goal %llu not after clock %llu",
+            flags_name(*flags), (ull)g, (ull)c);
+        cr_assert(smr_wait(s, g), "smr_wait on an idle domain failed");
+        cr_assert(smr_poll(s, g, false), "goal not reached after smr_wait");
+        cr_assert(SMR_SEQ_GEQ(smr_current(s), g),
+            "clock %llu behind a reached goal %llu", (ull)smr_current(s),
+            (ull)g);
+    }
+    memset(&st, 0xff, sizeof(st));
+    smr_stats(s, &st);
+    cr_assert(st.advance == 10, "stats.advance %llu, want 10",
+        (ull)st.advance);
+    cr_assert(st.poll >= 20, "stats.poll %llu, want >= 20", (ull)st.poll);
+    /* Writers may hold one slot (per-thread counters, deferred count). */
+    cr_assert(st.live_slots <= 1, "one thread, no section: live_slots %llu",
+        (ull)st.live_slots);
+    if (smr_lazy_is_fence_free(s))
+        cr_assert(st.barriers > 0, "fence-free lazy domain reached goals "
+            "without an asymmetric barrier");
+    smr_destroy(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Goals and read sections                                             */
+/* ------------------------------------------------------------------ */
+
+ALL_FLAGS(goal, blocked_by_earlier_reader)
+ParameterizedTest(int *flags, goal, blocked_by_earlier_reader, .timeout = 30)
+{
+    smr_t s = mk("goal", *flags);
+    struct held h;
+    smr_seq_t goal;
+    uint64_t t0, dt;
+
+    held_start(&h, s, *flags, 0);
+    goal = smr_advance(s);
+    t0 = now_ns();
+    for (int i = 0; i < 100; i++)
+        cr_assert(!smr_poll(s, goal, false),
+            "%s: goal reached while an earlier reader is inside (poll %d)",
+            flags_name(*flags), i);
+    dt = now_ns() - t0;
+    /* wait=false never blocks: it returned while the reader stayed in. */
+    cr_assert(atomic_load(&h.leaving) == 0,
+        "smr_poll(wait=false) blocked until the reader left");
+    cr_assert(dt < 2000 * MS, "100 non-blocking polls took %llu ms",
+        (ull)(dt / MS));
+    /* Later goals are blocked too. */
+    smr_seq_t goal2 = smr_advance(s);
+    cr_assert(!smr_poll(s, goal2, false), "later goal reached");
+    cr_assert(!smr_wait_timeout(s, goal, 20 * MS), "wait_timeout succeeded");
+    cr_assert(atomic_load(&h.leaving) == 0);
+
+    held_stop(&h);
+    cr_assert(smr_wait(s, goal), "smr_wait failed after the reader left");
+    cr_assert(smr_poll(s, goal, false), "poll after wait");
+    cr_assert(poll_until(s, goal2, 5000), "later goal never reached");
+    cr_assert(smr_poll(s, goal, false), "reached goal became unreached");
+    smr_destroy(s);
+}
+
+/* A section that starts after the advance does not hold the goal back. */
+Test(goal, later_reader_does_not_block, .timeout = 30)
+{
+    smr_t s = mk("later", 0);
+    struct held early, late;
+    smr_seq_t goal;
+
+    goal = smr_advance(s);
+    held_start(&late, s, 0, 0);
+    cr_assert(smr_poll(s, goal, false),
+        "goal blocked by a section that started after the advance");
+    cr_assert(smr_wait(s, goal));
+    cr_assert(atomic_load(&late.leaving) == 0);
+
+    /* Overlapping readers: early blocks, late does not. */
+    held_start(&early, s, 0, 0);
+    goal = smr_advance(s);
+    held_stop(&late);
+    held_start(&late, s, 0, 0);
+    cr_assert(!smr_poll(s, goal, false));
+    held_stop(&early);
+    cr_assert(smr_poll(s, goal, false),
+        "goal blocked by a later reader after the early one left");
+    cr_assert(smr_wait(s, goal));
+    cr_assert(atomic_load(&late.leaving) == 0);
+    held_stop(&late);
+    smr_destroy(s);
+}
+
+/* A section on one domain does not delay another domain. */
+ALL_FLAGS(goal, domains_independent)
+ParameterizedTest(int *flags, goal, domains_independent, .timeout = 30)
+{
+    smr_t a = mk("dom-a", *flags);
+    smr_t b = mk("dom-b", *flags);
+    struct held h;
+    smr_seq_t ga, gb;
+
+    held_start(&h, a, *flags, 0);
+    ga = smr_advance(a);
+    gb = smr_advance(b);
+    cr_assert(smr_wait_timeout(b, gb, 5000 * MS),
+        "goal on b delayed by a reader on a");
+    cr_assert(atomic_load(&h.leaving) == 0);
+    cr_assert(!smr_poll(a, ga, false));
+    /* And our own section on b does not block a... but the reader does. */
+    sec_enter(b, *flags);
+    cr_assert(!smr_entered(a));
+    cr_assert(smr_entered(b));
+    cr_assert(!smr_poll(a, ga, false));
+    sec_exit(b, *flags);
+    held_stop(&h);
+    cr_assert(smr_wait(a, ga));
+    smr_destroy(a);
+    smr_destroy(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Nesting                                                             */
+/* ------------------------------------------------------------------ */
+
+ALL_FLAGS(nest, entered_tracks_depth)
+ParameterizedTest(int *flags, nest, entered_tracks_depth, .timeout = 30)
+{
+    smr_t s = mk("nest", *flags);
+    smr_t o = mk("other", *flags);
+
+    cr_assert(!smr_entered(s));
+    sec_enter(s, *flags);
+    cr_assert(smr_entered(s));
+    cr_assert(!smr_entered(o));
+    sec_enter(s, *flags);
+    cr_assert(smr_entered(s));
+    sec_enter(s, *flags);
+    sec_exit(s, *flags);
+    cr_assert(smr_entered(s));
+    sec_exit(s, *flags);
+    cr_assert(smr_entered(s), "inner exit ended the outer section");
+    /* Mixed kinds nest too (a lazy section inside a fenced one). */
+    smr_lazy_enter(s);
+    cr_assert(smr_entered(s));
+    smr_lazy_exit(s);
+    cr_assert(smr_entered(s));
+    sec_exit(s, *flags);
+    cr_assert(!smr_entered(s), "still entered after the outer exit");
+    cr_assert(!smr_entered(o));
+
+    /* Interleaved sections on two domains. */
+    smr_enter(s);
+    smr_enter(o);
+    smr_exit(s);
+    cr_assert(!smr_entered(s));
+    cr_assert(smr_entered(o));
+    smr_exit(o);
+    cr_assert(!smr_entered(o));
+    smr_destroy(s);
+    smr_destroy(o);
+}
+
+struct nest_ctl {
+    smr_t s;
+    int flags;
+    atomic_int step;
+};
+
+static void *
+nest_reader(void *arg)
+{
+    struct nest_ctl *c = arg;
+
+    sec_enter(c->s, c->flags);              /* outer */
+    atomic_store(&c->step, 1);
+    if (!wait_flag(&c->step, 2, 10000))
+        goto out;
+    sec_enter(c->s, c->flags);              /* inner, after the advance */
+    atomic_store(&c->step, 3);
+    if (!wait_flag(&c->step, 4, 10000))
+        goto out;
+    sec_exit(c->s, c->flags);               /* inner exit */
+    atomic_store(&c->step, 5);
+    wait_flag(&c->step, 6, 10000);
+out:
+    sec_exit(c->s, c->flags);               /* outer exit */
+    atomic_store(&c->step, 7);
+    return NULL;
+}
+
+/*
+ * An inner enter must not publish the (newer) clock: a goal advanced
+ * between the outer and the inner enter stays unreached until the outer
+ * exit, and the inner exit must not clear the slot.
+ */
+ALL_FLAGS(nest, inner_does_not_republish)
+ParameterizedTest(int *flags, nest, inner_does_not_republish, .timeout = 30)
+{
+    struct nest_ctl c = { .s = mk("nest2", *flags), .flags = *flags };
+    pthread_t t;
+    smr_seq_t goal;
+    uint64_t dl;
+
+    cr_assert(pthread_create(&t, NULL, nest_reader, &c) == 0);
+    cr_assert(wait_flag(&c.step, 1, 5000));
+    goal = smr_advance(c.s);
+    /*
+     * Let the clock itself reach the goal (deferred and lazy goals lie
+     * ahead of it; polls push it), so that a republishing inner enter would
+     * publish a value at or past the goal and the poll below would see it.
+     */
+    dl = now_ns() + 5000 * MS;
+    while (!SMR_SEQ_GEQ(smr_current(c.s), goal) && now_ns() < dl) {
+        cr_assert(!smr_poll(c.s, goal, false), "goal reached, reader inside");
+        usleep(1000);
+    }
+    cr_assert(SMR_SEQ_GEQ(smr_current(c.s), goal),
+        "%s: clock %llu never reached a handed-out goal %llu",
+        flags_name(*flags), (ull)smr_current(c.s), (ull)goal);
+    atomic_store(&c.step, 2);
+    cr_assert(wait_flag(&c.step, 3, 5000));
+    cr_assert(!smr_poll(c.s, goal, false),
+        "inner enter republished a newer sequence");
+    atomic_store(&c.step, 4);
+    cr_assert(wait_flag(&c.step, 5, 5000));
+    cr_assert(!smr_poll(c.s, goal, false),
+        "inner exit cleared the outer section's slot");
+    cr_assert(!smr_wait_timeout(c.s, goal, 10 * MS));
+    atomic_store(&c.step, 6);
+    cr_assert(wait_flag(&c.step, 7, 5000));
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_assert(smr_wait(c.s, goal), "goal not reached after the outer exit");
+    smr_destroy(c.s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Many readers, one writer: swap, advance, wait, poison               */
+/* ------------------------------------------------------------------ */
+
+#define OBJ_POISON 0xdeadbeefdeadbeefull
+#define OBJ_LIVE(gen) (0x5157a3d000000000ull ^ (uint64_t)(gen))
+
+struct pobj {
+    _Atomic uint64_t stamp; /* OBJ_LIVE(gen) or OBJ_POISON */
+    _Atomic uint64_t gen;
+    struct pobj *next;      /* writer's free list */
+};
+
+struct stress {
+    smr_t s;
+    int flags;
+    SMR_POINTER(struct pobj *) ptr;
+    atomic_int stop;
+    atomic_ullong sections;
+    atomic_ullong violations;
+    atomic_ullong swaps;
+};
+
+/* Reader-side check: live stamp matching a stable generation. */
+static unsigned
+pobj_check(struct pobj *p)
+{
+    uint64_t st, gen;
+    unsigned bad = 0;
+
+    if (p == NULL)
+        return 1;
+    st = atomic_load_explicit(&p->stamp, memory_order_relaxed);
+    gen = atomic_load_explicit(&p->gen, memory_order_relaxed);
+    if (st == OBJ_POISON || st != OBJ_LIVE(gen))
+        bad++;
+    for (int i = 0; i < 32; i++)
+        __asm__ __volatile__("" ::: "memory");
+    /* Still the same live object (not poisoned or recycled meanwhile). */
+    if (atomic_load_explicit(&p->stamp, memory_order_relaxed) != st ||
+        atomic_load_explicit(&p->gen, memory_order_relaxed) != gen)
+        bad++;
+    return bad;
+}
+
+static void *
+stress_reader(void *arg)
+{
+    struct stress *x = arg;
+    unsigned long long n = 0, bad = 0;
+
+    while (!atomic_load_explicit(&x->stop, memory_order_relaxed)) {
+        sec_enter(x->s, x->flags);
+        bad += pobj_check(smr_entered_load(&x->ptr, x->s));
+        if ((n & 7) == 0) {
+            /* A nested section must keep protecting the outer one. */
+            struct pobj *p = smr_entered_load(&x->ptr, x->s);
+            sec_enter(x->s, x->flags);
+            bad += pobj_check(smr_entered_load(&x->ptr, x->s));
+            sec_exit(x->s, x->flags);
+            bad += pobj_check(p);
+        }
+        sec_exit(x->s, x->flags);
+        n++;
+    }
+    atomic_fetch_add(&x->sections, n);
+    atomic_fetch_add(&x->violations, bad);
+    return NULL;
+}
+
+static struct pobj *
+pobj_get(struct pobj **freel, uint64_t gen)
+{
+    struct pobj *p = *freel;
+
+    if (p != NULL)
+        *freel = p->next;
+    else
+        p = calloc(1, sizeof(*p));
+    cr_assert(p != NULL);
+    atomic_store_explicit(&p->gen, gen, memory_order_relaxed);
+    atomic_store_explicit(&p->stamp, OBJ_LIVE(gen), memory_order_relaxed);
+    return p;
+}
+
+static void
+stress_run(int flags, int nreaders, unsigned ms, unsigned long max_swaps)
+{
+    struct stress x;
+    pthread_t rd[16];
+    struct pobj *freel = NULL, *pend[4] = { 0 };
+    smr_seq_t pgoal[4] = { 0 };
+    uint64_t gen = 1, dl;
+    unsigned long i;
+
+    memset(&x, 0, sizeof(x));
+    x.s = mk("stress", flags);
+    x.flags = flags;
+    smr_serialized_store(&x.ptr, pobj_get(&freel, gen++), true);
+    for (int r = 0; r < nreaders; r++)
+        cr_assert(pthread_create(&rd[r], NULL, stress_reader, &x) == 0);
+
+    dl = now_ns() + ms * MS;
+    for (i = 0; i < max_swaps && now_ns() < dl; i++) {
+        struct pobj *n = pobj_get(&freel, gen++);
+        struct pobj *old = smr_serialized_swap(&x.ptr, n, true);
+        unsigned k = i % 4;
+
+        /* Reclaim the object retired 4 swaps ago, then queue this one. */
+        if (pend[k] != NULL) {
+            bool ok;
+            switch ((i / 4) % 4) {
+            case 0: ok = smr_wait(x.s, pgoal[k]); break;
+            case 1: ok = smr_poll(x.s, pgoal[k], true); break;
+            case 2: ok = smr_wait_timeout(x.s, pgoal[k], 5000 * MS); break;
+            default: ok = poll_until(x.s, pgoal[k], 5000); break;
+            }
+            cr_assert(ok, "wait for goal %llu failed", (ull)pgoal[k]);
+            atomic_store_explicit(&pend[k]->stamp, OBJ_POISON,
+                memory_order_relaxed);
+            atomic_store_explicit(&pend[k]->gen, 0, memory_order_relaxed);
+            pend[k]->next = freel; /* recycled: a late reader sees it */
+            freel = pend[k];
+        }
+        pend[k] = old;
+        pgoal[k] = smr_advance(x.s);
+        atomic_fetch_add(&x.swaps, 1);
+    }
+    atomic_store(&x.stop, 1);
+    for (int r = 0; r < nreaders; r++)
+        cr_assert(pthread_join(rd[r], NULL) == 0);
+    cr_log_info("stress %s: %d readers, %llu sections, %llu swaps, "
+        "%llu violations", flags_name(flags), nreaders,
+        (ull)atomic_load(&x.sections), (ull)atomic_load(&x.swaps),
+        (ull)atomic_load(&x.violations));
+    cr_assert(atomic_load(&x.violations) == 0,
+        "%s: %llu readers saw a poisoned or recycled object",
+        flags_name(flags), (ull)atomic_load(&x.violations));
+    cr_assert(atomic_load(&x.sections) > 0, "readers made no progress");
+    /* 8 busy readers on 2 cores: readers preempted mid-section make a
+     * grace period cost about a scheduler round, so expect tens, not
+     * thousands; a stuck writer fails the waits above instead. */
+    cr_assert(atomic_load(&x.swaps) >= 8, "writer made no progress: %llu",
+        (ull)atomic_load(&x.swaps));
+    for (int k = 0; k < 4; k++)
+        free(pend[k]);
+    free(smr_serialized_load(&x.ptr, true));
+    while (freel != NULL) {
+        struct pobj *n = freel->next;
+        free(freel);
+        freel = n;
+    }
+    smr_destroy(x.s);
+}
+
+ALL_FLAGS(stress, readers_writer_poison)
+ParameterizedTest(int *flags, stress, readers_writer_poison, .timeout = 30)
+{
+    stress_run(*flags, 8, 2000, 200000);
+}
+
+/* ------------------------------------------------------------------ */
+/* Slots: recycling, attach/detach, lifecycles                          */
+/* ------------------------------------------------------------------ */
+
+static void *
+enter_exit_once(void *arg)
+{
+    smr_t s = arg;
+
+    smr_enter(s);
+    smr_exit(s);
+    return NULL;
+}
+
+ALL_FLAGS(slots, thread_exit_releases)
+ParameterizedTest(int *flags, slots, thread_exit_releases, .timeout = 30)
+{
+    smr_t s = mk("recycle", *flags);
+    struct smr_stats st0, st;
+    pthread_t t[4];
+
+    smr_stats(s, &st0);
+    for (int i = 0; i < 1000; i += 4) {
+        for (int j = 0; j < 4; j++)
+            cr_assert(pthread_create(&t[j], NULL, enter_exit_once, s) == 0);
+        for (int j = 0; j < 4; j++)
+            cr_assert(pthread_join(t[j], NULL) == 0);
+    }
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == st0.live_slots,
+        "live_slots %llu after 1000 exited threads, was %llu",
+        (ull)st.live_slots, (ull)st0.live_slots);
+    cr_assert(st.slot_capacity <= 128,
+        "slots not recycled: capacity %llu after 1000 threads, <= 4 at once",
+        (ull)st.slot_capacity);
+    cr_assert(st.slot_capacity >= 1);
+    /* The domain still works, and no dead thread holds a goal back. */
+    smr_seq_t g = smr_advance(s);
+    cr_assert(smr_wait_timeout(s, g, 5000 * MS));
+    smr_destroy(s);
+}
+
+static void *
+attach_thread(void *arg)
+{
+    smr_t s = arg;
+    intptr_t rc = smr_thread_attach(s);
+
+    return (void *)rc;
+}
+
+Test(slots, attach_detach, .timeout = 30)
+{
+    smr_t s = mk("attach", 0);
+    struct smr_stats st;
+    pthread_t t;
+    void *rc;
+
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == 0);
+    cr_assert(smr_thread_attach(s) == 0);
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == 1, "attach: live_slots %llu, want 1",
+        (ull)st.live_slots);
+    cr_assert(smr_thread_attach(s) == 0, "second attach failed");
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == 1, "second attach took another slot");
+    smr_enter(s);
+    smr_exit(s);
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == 1, "enter after attach took another slot");
+    smr_thread_detach(s);
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == 0, "detach: live_slots %llu, want 0",
+        (ull)st.live_slots);
+    smr_thread_detach(s); /* detaching twice is harmless */
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == 0);
+    /* A detached thread gets a slot again at its next section. */
+    smr_enter(s);
+    cr_assert(smr_entered(s));
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == 1);
+    smr_exit(s);
+    smr_thread_detach(s);
+
+    /* Another thread's attach is released at its exit. */
+    cr_assert(pthread_create(&t, NULL, attach_thread, s) == 0);
+    cr_assert(pthread_join(t, &rc) == 0);
+    cr_assert((intptr_t)rc == 0, "attach in thread: %d", (int)(intptr_t)rc);
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == 0, "exited attached thread still holds a slot");
+
+    errno = 0;
+    cr_assert(smr_thread_attach(NULL) == EINVAL,
+        "smr_thread_attach(NULL) did not return EINVAL");
+    smr_destroy(s);
+}
+
+/* Many domains on one thread; destroyed domains never alias new ones. */
+Test(slots, many_domains_and_reuse, .timeout = 30)
+{
+    enum { N = 100 };
+    smr_t d[N];
+    struct smr_stats st;
+    char name[32];
+
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "many-%d", i);
+        d[i] = mk(name, i % 3 == 0 ? 0 : (i % 3 == 1 ? SMR_DEFERRED : SMR_LAZY));
+    }
+    for (int i = 0; i < N; i++)
+        smr_enter(d[i]);
+    for (int i = 0; i < N; i++)
+        cr_assert(smr_entered(d[i]), "domain %d not entered", i);
+    for (int i = N - 1; i >= 0; i -= 2)
+        smr_exit(d[i]);
+    for (int i = 0; i < N; i++)
+        cr_assert(smr_entered(d[i]) == ((N - 1 - i) % 2 == 1),
+            "domain %d: wrong entered state", i);
+    for (int i = N - 2; i >= 0; i -= 2)
+        smr_exit(d[i]);
+    for (int i = 0; i < N; i++) {
+        cr_assert(!smr_entered(d[i]));
+        smr_seq_t g = smr_advance(d[i]);
+        cr_assert(smr_wait(d[i], g));
+    }
+    /* Destroy and recreate: the new domain starts with no slots, and the
+     * thread's cached slot for the old one is not reused for it. */
+    for (int round = 0; round < 20; round++) {
+        int i = (round * 7) % N;
+        smr_destroy(d[i]);
+        d[i] = mk("again", 0);
+        smr_stats(d[i], &st);
+        cr_assert(st.live_slots == 0, "new domain has %llu live slots",
+            (ull)st.live_slots);
+        cr_assert(!smr_entered(d[i]));
+        smr_enter(d[i]);
+        cr_assert(smr_entered(d[i]));
+        smr_stats(d[i], &st);
+        cr_assert(st.live_slots == 1);
+        smr_exit(d[i]);
+        cr_assert(!smr_entered(d[i]));
+    }
+    for (int i = 0; i < N; i++)
+        smr_destroy(d[i]);
+}
+
+/* A live thread that used a destroyed domain can use a new one. */
+struct reuse_ctl {
+    _Atomic(smr_t) s;
+    atomic_int step;
+    atomic_int ok;
+};
+
+static void *
+reuse_thread(void *arg)
+{
+    struct reuse_ctl *c = arg;
+    smr_t s;
+
+    for (int round = 0; round < 10; round++) {
+        if (!wait_flag(&c->step, 2 * round + 1, 10000))
+            return NULL;
+        s = atomic_load(&c->s);
+        smr_enter(s);
+        if (!smr_entered(s))
+            return NULL;
+        smr_exit(s);
+        if (smr_entered(s))
+            return NULL;
+        atomic_store(&c->step, 2 * round + 2);
+    }
+    /* Stay alive (slot held) until the last domain is destroyed. */
+    if (wait_flag(&c->step, 21, 10000))
+        atomic_store(&c->ok, 1);
+    return NULL;
+}
+
+Test(slots, destroy_detaches_live_threads, .timeout = 30)
+{
+    struct reuse_ctl c;
+    pthread_t t;
+    struct smr_stats st;
+
+    memset(&c, 0, sizeof(c));
+    cr_assert(pthread_create(&t, NULL, reuse_thread, &c) == 0);
+    for (int round = 0; round < 10; round++) {
+        smr_t s = mk("reuse", round % 2 ? SMR_DEFERRED : 0);
+        smr_stats(s, &st);
+        cr_assert(st.live_slots == 0);
+        atomic_store(&c.s, s);
+        atomic_store(&c.step, 2 * round + 1);
+        cr_assert(wait_flag(&c.step, 2 * round + 2, 5000), "round %d", round);
+        smr_stats(s, &st);
+        cr_assert(st.live_slots == 1, "round %d: live_slots %llu", round,
+            (ull)st.live_slots);
+        smr_destroy(s); /* the idle thread still holds its slot */
+    }
+    atomic_store(&c.step, 21);
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_assert(atomic_load(&c.ok) == 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Deferred clock                                                      */
+/* ------------------------------------------------------------------ */
+
+static void
+deferred_period(int limit)
+{
+    smr_t s = smr_create("deferred", limit, SMR_DEFERRED);
+    smr_seq_t prev, c, g;
+    int changes = 0, phase = -1;
+
+    cr_assert(s != NULL, "limit %d: errno %d", limit, errno);
+    prev = smr_current(s);
+    for (int i = 0; i < 8 * limit; i++) {
+        smr_seq_t before = smr_current(s);
+        g = smr_advance(s);
+        c = smr_current(s);
+        cr_assert(g != SMR_SEQ_INVALID);
+        cr_assert(SMR_SEQ_GT(g, before),
+            "limit %d call %d: goal %llu not after clock %llu", limit, i,
+            (ull)g, (ull)before);
+        if (c != prev) {
+            changes++;
+            if (phase < 0)
+                phase = i % limit;
+            cr_assert(i % limit == phase,
+                "limit %d: clock written at call %d, period broken", limit, i);
+            prev = c;
+        }
+    }
+    cr_assert(changes == 8, "limit %d: clock written %d times in %d calls, "
+        "want 8", limit, changes, 8 * limit);
+
+    /* Goals handed out between clock writes are valid: with no reader, a
+     * poll reaches them (pushing the clock). */
+    for (int i = 0; i < 3 * limit; i++) {
+        g = smr_advance(s);
+        if (i % 2 == 0) {
+            cr_assert(smr_poll(s, g, false),
+                "limit %d: deferred goal %llu not reached (clock %llu)",
+                limit, (ull)g, (ull)smr_current(s));
+        } else {
+            cr_assert(smr_wait(s, g));
+        }
+        cr_assert(SMR_SEQ_GEQ(smr_current(s), g),
+            "limit %d: poll reached goal %llu but clock is %llu", limit,
+            (ull)g, (ull)smr_current(s));
+    }
+    smr_destroy(s);
+}
+
+Test(deferred, clock_written_every_limit_calls, .timeout = 30)
+{
+    deferred_period(1);
+    deferred_period(3);
+    deferred_period(DEFERRED_LIMIT);
+}
+
+static void *
+deferred_some(void *arg)
+{
+    smr_t s = arg;
+
+    for (int i = 0; i < DEFERRED_LIMIT - 1; i++)
+        (void)smr_advance(s);
+    return NULL;
+}
+
+/* The count is per thread: limit-1 calls on each of many threads never
+ * write the clock. */
+Test(deferred, count_is_per_thread, .timeout = 30)
+{
+    smr_t s = mk("deferred-pt", SMR_DEFERRED);
+    smr_seq_t c0 = smr_current(s);
+    pthread_t t;
+
+    for (int i = 0; i < 5; i++) {
+        cr_assert(pthread_create(&t, NULL, deferred_some, s) == 0);
+        cr_assert(pthread_join(t, NULL) == 0);
+    }
+    deferred_some(s);
+    cr_assert(smr_current(s) == c0,
+        "clock written by threads that each advanced limit-1 times");
+    smr_destroy(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Blocking waits                                                      */
+/* ------------------------------------------------------------------ */
+
+ALL_FLAGS(wait, returns_after_reader_leaves)
+ParameterizedTest(int *flags, wait, returns_after_reader_leaves, .timeout = 30)
+{
+    smr_t s = mk("wait", *flags);
+    struct held h;
+    smr_seq_t g;
+    uint64_t t0, dt;
+
+    held_start(&h, s, *flags, 50);
+    g = smr_advance(s);
+    t0 = now_ns();
+    cr_assert(smr_wait(s, g));
+    dt = now_ns() - t0;
+    cr_assert(atomic_load(&h.leaving) == 1,
+        "smr_wait returned while the reader was inside");
+    cr_assert(dt >= 10 * MS, "smr_wait returned after %llu us",
+        (ull)(dt / 1000));
+    cr_assert(pthread_join(h.tid, NULL) == 0);
+
+    /* smr_poll(wait=true) likewise. */
+    held_start(&h, s, *flags, 50);
+    g = smr_advance(s);
+    cr_assert(smr_poll(s, g, true));
+    cr_assert(atomic_load(&h.leaving) == 1,
+        "smr_poll(wait=true) returned while the reader was inside");
+    cr_assert(pthread_join(h.tid, NULL) == 0);
+
+    /* smr_synchronize likewise. */
+    held_start(&h, s, *flags, 50);
+    smr_synchronize(s);
+    cr_assert(atomic_load(&h.leaving) == 1,
+        "smr_synchronize returned while the reader was inside");
+    cr_assert(pthread_join(h.tid, NULL) == 0);
+    smr_destroy(s);
+}
+
+ALL_FLAGS(wait, timeout)
+ParameterizedTest(int *flags, wait, timeout, .timeout = 30)
+{
+    smr_t s = mk("timeout", *flags);
+    struct held h;
+    smr_seq_t g;
+    uint64_t t0, dt, cpu0, cpu;
+
+    held_start(&h, s, *flags, 0);
+    g = smr_advance(s);
+    t0 = now_ns();
+    cr_assert(!smr_wait_timeout(s, g, 100 * MS),
+        "wait_timeout succeeded with the reader inside");
+    dt = now_ns() - t0;
+    cr_assert(dt >= 90 * MS, "wait_timeout(100 ms) returned after %llu ms",
+        (ull)(dt / MS));
+    cr_assert(dt < 5000 * MS, "wait_timeout(100 ms) took %llu ms",
+        (ull)(dt / MS));
+    cr_assert(atomic_load(&h.leaving) == 0);
+    cr_assert(!smr_wait_timeout(s, g, 0), "wait_timeout(0) succeeded");
+
+    /* A stalled reader must not make a waiter burn a core. */
+    cpu0 = thread_cpu_ns();
+    t0 = now_ns();
+    cr_assert(!smr_wait_timeout(s, g, 500 * MS));
+    dt = now_ns() - t0;
+    cpu = thread_cpu_ns() - cpu0;
+    cr_assert(dt >= 490 * MS);
+    cr_assert(cpu < dt / 2, "waiter used %llu ms of CPU in %llu ms",
+        (ull)(cpu / MS), (ull)(dt / MS));
+    cr_assert(atomic_load(&h.leaving) == 0);
+
+    held_stop(&h);
+    cr_assert(smr_wait_timeout(s, g, 5000 * MS),
+        "wait_timeout failed after the reader left");
+    smr_destroy(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Misuse (SPEC §4)                                                    */
+/* ------------------------------------------------------------------ */
+
+/* A non-blocking poll inside one's own section is legal, and false. */
+ALL_FLAGS(misuse, poll_nowait_inside_own_section)
+ParameterizedTest(int *flags, misuse, poll_nowait_inside_own_section,
+    .timeout = 30)
+{
+    smr_t s = mk("own-poll", *flags);
+    smr_seq_t g;
+
+    sec_enter(s, *flags);
+    g = smr_advance(s);
+    cr_assert(!smr_poll(s, g, false), "goal reached inside own section");
+    sec_exit(s, *flags);
+    cr_assert(smr_wait(s, g));
+    smr_destroy(s);
+}
+
+/* Blocking on another domain from inside a section is legal. */
+Test(misuse, wait_inside_other_domain, .timeout = 30)
+{
+    smr_t a = mk("outer", 0), b = mk("inner", 0);
+    smr_seq_t g;
+
+    smr_enter(a);
+    g = smr_advance(b);
+    cr_assert(smr_wait(b, g));
+    smr_synchronize(b);
+    smr_exit(a);
+    smr_destroy(a);
+    smr_destroy(b);
+}
+
+#if SMR_CONFIG_DEBUG
+Test(misuse, wait_inside_own_section_aborts, .signal = SIGABRT, .timeout = 30)
+{
+    smr_t s = mk("own-wait", 0);
+    smr_enter(s);
+    (void)smr_wait(s, smr_advance(s));
+}
+
+Test(misuse, poll_wait_inside_own_section_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t s = mk("own-pollw", 0);
+    smr_enter(s);
+    (void)smr_poll(s, smr_advance(s), true);
+}
+
+Test(misuse, wait_timeout_inside_own_section_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t s = mk("own-waitto", 0);
+    smr_lazy_enter(s);
+    (void)smr_wait_timeout(s, smr_advance(s), 1000 * MS);
+}
+
+Test(misuse, entered_load_outside_section_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t s = mk("load-out", 0);
+    SMR_POINTER(int *) p;
+    int v = 1;
+
+    smr_unserialized_store(&p, &v, true);
+    (void)smr_entered_load(&p, s);
+}
+
+Test(misuse, serialized_store_unserialized_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    SMR_POINTER(int *) p;
+    int v = 1;
+    volatile bool locked = false;
+
+    smr_serialized_store(&p, &v, locked);
+}
+#else
+ALL_FLAGS(misuse, wait_inside_own_section_fails)
+ParameterizedTest(int *flags, misuse, wait_inside_own_section_fails,
+    .timeout = 30)
+{
+    smr_t s = mk("own-wait", *flags);
+    smr_seq_t g;
+    uint64_t t0, dt;
+
+    sec_enter(s, *flags);
+    g = smr_advance(s);
+    t0 = now_ns();
+    cr_assert(!smr_wait(s, g), "smr_wait inside own section returned true");
+    cr_assert(!smr_poll(s, g, true),
+        "smr_poll(wait) inside own section returned true");
+    cr_assert(!smr_wait_timeout(s, g, 10000 * MS),
+        "smr_wait_timeout inside own section returned true");
+    dt = now_ns() - t0;
+    cr_assert(dt < 1000 * MS, "blocking calls inside own section took "
+        "%llu ms: they must fail at once", (ull)(dt / MS));
+    /* Nested too. */
+    sec_enter(s, *flags);
+    cr_assert(!smr_wait(s, g));
+    sec_exit(s, *flags);
+    cr_assert(!smr_wait(s, g));
+    sec_exit(s, *flags);
+    cr_assert(smr_wait(s, g), "wait after leaving the section failed");
+    smr_destroy(s);
+}
+#endif
+
+Test(misuse, synchronize_inside_own_section_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t s = mk("sync-in", 0);
+    smr_enter(s);
+    smr_synchronize(s);
+}
+
+Test(misuse, synchronize_inside_nested_lazy_section_aborts,
+    .signal = SIGABRT, .timeout = 30)
+{
+    smr_t s = mk("sync-in-lazy", SMR_LAZY);
+    smr_lazy_enter(s);
+    smr_lazy_enter(s);
+    smr_lazy_exit(s);
+    smr_synchronize(s);
+}
+
+Test(misuse, destroy_with_reader_aborts, .signal = SIGABRT, .timeout = 30)
+{
+    smr_t s = mk("destroy-busy", 0);
+    struct held h;
+
+    held_start(&h, s, 0, 0);
+    smr_destroy(s);
+}
+
+Test(misuse, destroy_inside_own_section_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t s = mk("destroy-self", 0);
+    smr_enter(s);
+    smr_destroy(s);
+}
+
+Test(misuse, exit_without_enter_aborts, .signal = SIGABRT, .timeout = 30)
+{
+    smr_t s = mk("exit-only", 0);
+    smr_exit(s);
+}
+
+Test(misuse, exit_twice_aborts, .signal = SIGABRT, .timeout = 30)
+{
+    smr_t s = mk("exit-twice", 0);
+    smr_enter(s);
+    smr_exit(s);
+    smr_exit(s);
+}
+
+Test(misuse, lazy_exit_without_enter_aborts, .signal = SIGABRT, .timeout = 30)
+{
+    smr_t s = mk("lazy-exit-only", SMR_LAZY);
+    smr_lazy_exit(s);
+}
+
+/*
+ * The abort message names the domain.  Run the misuse in a child with
+ * stderr on a pipe; the child must die of SIGABRT and say the name.
+ */
+enum misuse_kind { MU_SYNC_INSIDE, MU_DESTROY_BUSY, MU_EXIT_NO_ENTER };
+
+static void
+misuse_child(enum misuse_kind k, const char *name)
+{
+    smr_t s = smr_create(name, 0, 0);
+    struct held h;
+
+    if (s == NULL)
+        _exit(90);
+    switch (k) {
+    case MU_SYNC_INSIDE:
+        smr_enter(s);
+        smr_synchronize(s);
+        break;
+    case MU_DESTROY_BUSY:
+        memset(&h, 0, sizeof(h));
+        h.smr = s;
+        if (pthread_create(&h.tid, NULL, held_main, &h) != 0)
+            _exit(91);
+        while (!atomic_load(&h.inside))
+            sched_yield();
+        smr_destroy(s);
+        break;
+    case MU_EXIT_NO_ENTER:
+        smr_exit(s);
+        break;
+    }
+    _exit(92); /* survived the misuse */
+}
+
+static void
+expect_abort_message(enum misuse_kind k, const char *name)
+{
+    int pfd[2], status;
+    char buf[4096];
+    size_t len = 0;
+    ssize_t r;
+    pid_t pid;
+
+    cr_assert(pipe(pfd) == 0);
+    fflush(NULL);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGABRT, &sa, NULL);
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        alarm(20);
+        misuse_child(k, name);
+    }
+    close(pfd[1]);
+    while (len < sizeof(buf) - 1 &&
+        (r = read(pfd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(pfd[0]);
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+        "misuse %d: child did not abort (status %#x, stderr: %s)", (int)k,
+        status, buf);
+    cr_assert(strstr(buf, name) != NULL,
+        "misuse %d: abort message does not name the domain \"%s\": %s",
+        (int)k, name, buf);
+}
+
+Test(misuse, abort_messages_name_the_domain, .timeout = 30)
+{
+    expect_abort_message(MU_SYNC_INSIDE, "dom-sync-inside");
+    expect_abort_message(MU_DESTROY_BUSY, "dom-destroy-busy");
+#if SMR_CONFIG_DEBUG
+    expect_abort_message(MU_EXIT_NO_ENTER, "dom-exit-no-enter");
+#endif
+}
+
+/* A thread that exits inside a section: its slot is cleared (release),
+ * or the process aborts (debug). */
+static void *
+exit_inside(void *arg)
+{
+    smr_enter((smr_t)arg);
+    return NULL;
+}
+
+#if SMR_CONFIG_DEBUG
+Test(misuse, thread_exit_inside_section_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t s = mk("exit-inside", 0);
+    pthread_t t;
+
+    cr_assert(pthread_create(&t, NULL, exit_inside, s) == 0);
+    pthread_join(t, NULL);
+    sleep_ms(100);
+}
+#else
+Test(misuse, thread_exit_inside_section_clears_slot, .timeout = 30)
+{
+    smr_t s = mk("exit-inside", 0);
+    struct smr_stats st0, st;
+    pthread_t t;
+    smr_seq_t g;
+
+    cr_assert(smr_wait(s, smr_advance(s))); /* our own slot, if any */
+    smr_stats(s, &st0);
+    cr_assert(pthread_create(&t, NULL, exit_inside, s) == 0);
+    cr_assert(pthread_join(t, NULL) == 0);
+    g = smr_advance(s);
+    cr_assert(smr_wait_timeout(s, g, 5000 * MS),
+        "dead thread's section still holds goals back");
+    smr_stats(s, &st);
+    cr_assert(st.live_slots == st0.live_slots,
+        "dead thread's slot not released: %llu live, was %llu",
+        (ull)st.live_slots, (ull)st0.live_slots);
+    smr_destroy(s);
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Sequence numbers and wrap                                           */
+/* ------------------------------------------------------------------ */
+
+Test(seq, macros_across_wrap, .timeout = 30)
+{
+    const smr_seq_t top = (smr_seq_t)-1;
+    const smr_seq_t half = top / 2;   /* largest forward distance */
+    smr_seq_t a = top - 2, b = (smr_seq_t)(a + 5); /* b wrapped to 2 */
+
+    cr_assert(b == 2);
+    cr_assert(SMR_SEQ_LT(a, b));
+    cr_assert(SMR_SEQ_LEQ(a, b));
+    cr_assert(SMR_SEQ_GT(b, a));
+    cr_assert(SMR_SEQ_GEQ(b, a));
+    cr_assert(!SMR_SEQ_GT(a, b));
+    cr_assert(!SMR_SEQ_GEQ(a, b));
+    cr_assert(!SMR_SEQ_LT(b, a));
+    cr_assert(!SMR_SEQ_LEQ(b, a));
+    cr_assert(SMR_SEQ_DELTA(b, a) == 5);
+    cr_assert(SMR_SEQ_DELTA(a, b) == -5);
+    cr_assert(SMR_SEQ_MIN(a, b) == a);
+    cr_assert(SMR_SEQ_MAX(a, b) == b);
+    cr_assert(SMR_SEQ_MIN(b, a) == a);
+    cr_assert(SMR_SEQ_MAX(b, a) == b);
+    cr_assert(SMR_SEQ_LEQ(a, a) && SMR_SEQ_GEQ(a, a));
+    cr_assert(!SMR_SEQ_LT(a, a) && !SMR_SEQ_GT(a, a));
+    cr_assert(SMR_SEQ_DELTA(a, a) == 0);
+    /* Half the space ahead still compares as ahead, across the wrap. */
+    cr_assert(SMR_SEQ_LT(a, (smr_seq_t)(a + half)));
+    cr_assert(SMR_SEQ_GT((smr_seq_t)(a + half), a));
+    cr_assert(SMR_SEQ_LT(top, (smr_seq_t)0));
+    cr_assert(SMR_SEQ_LT((smr_seq_t)(half), (smr_seq_t)(half + 1)));
+    cr_assert(SMR_SEQ_GT((smr_seq_t)(half + 1), (smr_seq_t)half));
+    /* Arguments are evaluated with the macro's own casts. */
+    cr_assert(SMR_SEQ_LT(top, 1));
+}
+
+/* Persistent reader driven by a step counter (for the cycle stress). */
+struct toggler {
+    smr_t s;
+    int flags;
+    atomic_int cmd;   /* 1: enter, 2: exit, 3: quit */
+    atomic_int state; /* 1: inside, 2: outside */
+};
+
+static void *
+toggler_main(void *arg)
+{
+    struct toggler *t = arg;
+    uint64_t dl = now_ns() + 25000 * MS;
+
+    for (;;) {
+        int c = atomic_load(&t->cmd);
+        if (c == 3 || now_ns() > dl)
+            break;
+        if (c == 1 && atomic_load(&t->state) != 1) {
+            sec_enter(t->s, t->flags);
+            atomic_store(&t->state, 1);
+        } else if (c == 2 && atomic_load(&t->state) == 1) {
+            sec_exit(t->s, t->flags);
+            atomic_store(&t->state, 2);
+        } else {
+            sched_yield();
+        }
+    }
+    if (atomic_load(&t->state) == 1)
+        sec_exit(t->s, t->flags);
+    return NULL;
+}
+
+CLOCK_FLAGS(seq, advance_poll_cycles_wrap)
+ParameterizedTest(int *flags, seq, advance_poll_cycles_wrap, .timeout = 30)
+{
+    smr_t s = mk("cycles", *flags);
+    struct toggler tg = { .s = s, .flags = *flags };
+    pthread_t t;
+    smr_seq_t g, prev, first;
+    unsigned wraps = 0;
+
+    cr_assert(pthread_create(&t, NULL, toggler_main, &tg) == 0);
+    first = prev = smr_current(s);
+    for (int i = 0; i < 100000; i++) {
+        g = smr_advance(s);
+        cr_assert(g != SMR_SEQ_INVALID, "cycle %d: goal is INVALID", i);
+        cr_assert(SMR_SEQ_GT(g, prev), "cycle %d: goal %llu not after %llu",
+            i, (ull)g, (ull)prev);
+        if (g < prev)
+            wraps++;
+        cr_assert(smr_poll(s, g, false),
+            "cycle %d: goal %llu not reached, no reader inside (clock %llu)",
+            i, (ull)g, (ull)smr_current(s));
+        prev = g;
+        if (i % 1000 == 500) {
+            /* A reader enters: the next goals are all blocked. */
+            atomic_store(&tg.cmd, 1);
+            cr_assert(wait_flag(&tg.state, 1, 5000));
+            for (int j = 0; j < 10; j++) {
+                g = smr_advance(s);
+                cr_assert(SMR_SEQ_GT(g, prev));
+                if (g < prev)
+                    wraps++;
+                prev = g;
+                cr_assert(!smr_poll(s, g, false),
+                    "cycle %d.%d: goal %llu reached with a reader inside",
+                    i, j, (ull)g);
+            }
+            atomic_store(&tg.cmd, 2);
+            cr_assert(wait_flag(&tg.state, 2, 5000));
+            cr_assert(smr_poll(s, g, false),
+                "cycle %d: goal %llu not reached after the reader left",
+                i, (ull)g);
+        }
+    }
+    atomic_store(&tg.cmd, 3);
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_log_info("cycles %s: clock %llu -> %llu, %u wraps",
+        flags_name(*flags), (ull)first, (ull)smr_current(s), wraps);
+#if SMR_CONFIG_DEBUG
+    cr_assert(wraps > 0, "debug build: the clock (%llu -> %llu) did not "
+        "wrap in 100000 advances", (ull)first, (ull)smr_current(s));
+#endif
+    smr_destroy(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Stalled threads (test hooks, SPEC §2 "Preemption inside enter")     */
+/* ------------------------------------------------------------------ */
+
+static __thread int tl_stall_at;     /* hook point this thread stalls at */
+static atomic_int hook_stalled;      /* the stalled thread is in the hook */
+static atomic_int hook_release;      /* main: continue */
+static atomic_int hook_seen[4];      /* points the library reported */
+
+static void
+stall_hook(smr_t s, int point)
+{
+    (void)s;
+    if (point >= 1 && point <= 3)
+        atomic_fetch_add(&hook_seen[point], 1);
+    if (tl_stall_at == 0 || tl_stall_at != point)
+        return;
+    tl_stall_at = 0;
+    atomic_store(&hook_stalled, 1);
+    while (!atomic_load(&hook_release))
+        usleep(100);
+}
+
+static void
+hook_install(void)
+{
+    atomic_store(&hook_stalled, 0);
+    atomic_store(&hook_release, 0);
+    smr__test_hook = stall_hook;
+}
+
+/*
+ * Run the clock far ahead of `from` with advance+wait cycles: at least
+ * 100000 of them, and in 32-bit builds on until `from` lies more than half
+ * the sequence space behind (so it compares as *ahead* in serial
+ * arithmetic) if that is reachable within a few seconds.
+ */
+static void
+run_clock_ahead(smr_t s, smr_seq_t from)
+{
+    uint64_t dl = now_ns() + 4000 * MS;
+    unsigned long i;
+    bool danger = false;
+
+    for (i = 0;; i++) {
+        smr_seq_t g = smr_advance(s);
+        cr_assert(smr_wait_timeout(s, g, 5000 * MS),
+            "clock run: goal %llu not reached", (ull)g);
+        if (i + 1 < 100000)
+            continue;
+#if SMR_SEQ32
+        {
+            uint32_t d = (uint32_t)(smr_current(s) - from);
+            if (d > 0xa0000000u && d < 0xe0000000u) {
+                danger = true;
+                break;
+            }
+        }
+        if (now_ns() > dl)
+            break;
+#else
+        (void)dl;
+        break;
+#endif
+    }
+    cr_log_info("clock run: %lu cycles, %llu -> %llu%s", i + 1, (ull)from,
+        (ull)smr_current(s), danger ? " (stale value now compares ahead)" : "");
+}
+
+struct stall_reader {
+    smr_t s;
+    int flags;
+    atomic_int inside;
+    atomic_int release;
+};
+
+static void *
+stall_enter_main(void *arg)
+{
+    struct stall_reader *r = arg;
+
+    tl_stall_at = SMR__HOOK_ENTER_LOADED;
+    smr_enter(r->s); /* stalls between the clock load and the publish */
+    tl_stall_at = 0;
+    atomic_store(&r->inside, 1);
+    wait_flag(&r->release, 1, 20000);
+    smr_exit(r->s);
+    return NULL;
+}
+
+CLOCK_FLAGS(stall, enter_between_load_and_publish)
+ParameterizedTest(int *flags, stall, enter_between_load_and_publish,
+    .timeout = 30)
+{
+    struct stall_reader r = { .s = mk("stall-enter", *flags), .flags = *flags };
+    pthread_t t;
+    smr_seq_t g;
+
+    hook_install();
+    cr_assert(pthread_create(&t, NULL, stall_enter_main, &r) == 0);
+    cr_assert(wait_flag(&hook_stalled, 1, 5000),
+        "SMR__HOOK_ENTER_LOADED never fired in the inline smr_enter");
+    run_clock_ahead(r.s, smr_current(r.s));
+    atomic_store(&hook_release, 1);
+    cr_assert(wait_flag(&r.inside, 1, 5000));
+
+    /* The reader published a stale clock; a new goal must still wait. */
+    g = smr_advance(r.s);
+    for (int i = 0; i < 100; i++)
+        cr_assert(!smr_poll(r.s, g, false),
+            "stale enter: goal %llu reached with the reader inside "
+            "(clock %llu)", (ull)g, (ull)smr_current(r.s));
+    cr_assert(!smr_wait_timeout(r.s, g, 20 * MS));
+    for (int i = 0; i < 1000; i++) {
+        smr_seq_t g2 = smr_advance(r.s);
+        cr_assert(!smr_poll(r.s, g2, false),
+            "stale enter: later goal %llu reached, reader inside", (ull)g2);
+    }
+    atomic_store(&r.release, 1);
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_assert(smr_wait_timeout(r.s, g, 5000 * MS),
+        "goal not reached after the stale reader left");
+    g = smr_advance(r.s);
+    cr_assert(smr_wait_timeout(r.s, g, 5000 * MS));
+    smr__test_hook = NULL;
+    smr_destroy(r.s);
+}
+
+struct stall_poller {
+    smr_t s;
+    atomic_int done;
+    atomic_int result;
+};
+
+static void *
+stall_poll_main(void *arg)
+{
+    struct stall_poller *p = arg;
+    smr_seq_t g = smr_advance(p->s);
+
+    tl_stall_at = SMR__HOOK_POLL_BEFORE_CAS;
+    atomic_store(&p->result, smr_poll(p->s, g, false));
+    tl_stall_at = 0;
+    atomic_store(&p->done, 1);
+    return NULL;
+}
+
+CLOCK_FLAGS(stall, poll_before_read_hand_cas)
+ParameterizedTest(int *flags, stall, poll_before_read_hand_cas, .timeout = 30)
+{
+    struct stall_poller p = { .s = mk("stall-poll", *flags) };
+    struct held h;
+    pthread_t t;
+    smr_seq_t g;
+
+    hook_install();
+    cr_assert(pthread_create(&t, NULL, stall_poll_main, &p) == 0);
+    cr_assert(wait_flag(&hook_stalled, 1, 5000),
+        "SMR__HOOK_POLL_BEFORE_CAS never fired for a poll that scans");
+    run_clock_ahead(p.s, smr_current(p.s));
+    /* A reader enters with the clock far ahead of the poller's snapshot. */
+    held_start(&h, p.s, *flags, 0);
+    atomic_store(&hook_release, 1);
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_assert(atomic_load(&p.done) == 1);
+
+    /* The stale snapshot must not have moved the read hand past the reader. */
+    g = smr_advance(p.s);
+    for (int i = 0; i < 100; i++)
+        cr_assert(!smr_poll(p.s, g, false),
+            "stale poll CAS: goal %llu reached with a reader inside "
+            "(clock %llu)", (ull)g, (ull)smr_current(p.s));
+    cr_assert(!smr_wait_timeout(p.s, g, 20 * MS));
+    held_stop(&h);
+    cr_assert(smr_wait_timeout(p.s, g, 5000 * MS),
+        "goal not reached after the reader left");
+    for (int i = 0; i < 1000; i++) {
+        smr_seq_t g2 = smr_advance(p.s);
+        cr_assert(smr_poll(p.s, g2, false), "no reader: goal %llu not "
+            "reached (clock %llu)", (ull)g2, (ull)smr_current(p.s));
+    }
+    smr__test_hook = NULL;
+    smr_destroy(p.s);
+}
+
+struct stall_adv {
+    smr_t s;
+    atomic_int done;
+    smr_seq_t goal;
+};
+
+static void *
+stall_advance_main(void *arg)
+{
+    struct stall_adv *a = arg;
+
+    tl_stall_at = SMR__HOOK_ADVANCE_LOADED_RD;
+    a->goal = smr_advance(a->s);
+    tl_stall_at = 0;
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+Test(stall, advance_between_read_hand_and_clock, .timeout = 30)
+{
+    struct stall_adv a = { .s = mk("stall-adv", 0) };
+    struct held h;
+    pthread_t t;
+    smr_seq_t g;
+    uint64_t dl;
+
+    hook_install();
+    cr_assert(pthread_create(&t, NULL, stall_advance_main, &a) == 0);
+    dl = now_ns() + 3000 * MS;
+    while (!atomic_load(&hook_stalled) && !atomic_load(&a.done) &&
+        now_ns() < dl)
+        sched_yield();
+    if (atomic_load(&hook_stalled)) {
+        run_clock_ahead(a.s, smr_current(a.s));
+        atomic_store(&hook_release, 1);
+    } else {
+        /* 64-bit advance need not look at the read hand. */
+#if SMR_SEQ32
+        cr_assert_fail("SMR__HOOK_ADVANCE_LOADED_RD never fired (32-bit "
+            "advance must check the read hand)");
+#endif
+        cr_log_info("SMR__HOOK_ADVANCE_LOADED_RD not on this advance path");
+        for (int i = 0; i < 1000; i++)
+            cr_assert(smr_wait(a.s, smr_advance(a.s)));
+    }
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_assert(a.goal != SMR_SEQ_INVALID);
+
+    /* A reader entered later blocks a later goal... */
+    held_start(&h, a.s, 0, 0);
+    g = smr_advance(a.s);
+    for (int i = 0; i < 100; i++)
+        cr_assert(!smr_poll(a.s, g, false),
+            "after stalled advance: goal %llu reached with a reader inside",
+            (ull)g);
+    held_stop(&h);
+    /* ...and goals are reached after it exits, the stalled one included. */
+    cr_assert(smr_wait_timeout(a.s, g, 5000 * MS));
+    cr_assert(smr_poll(a.s, a.goal, false),
+        "stalled advance's goal %llu not reached (clock %llu)",
+        (ull)a.goal, (ull)smr_current(a.s));
+    for (int i = 0; i < 1000; i++)
+        cr_assert(smr_wait_timeout(a.s, smr_advance(a.s), 5000 * MS));
+    smr__test_hook = NULL;
+    smr_destroy(a.s);
+}
+
+/* The library reports its slow-path hook points. */
+Test(stall, library_hook_points_fire, .timeout = 30)
+{
+    smr_t s = mk("hooks", 0);
+    smr_seq_t g;
+
+    hook_install();
+    g = smr_advance(s);
+    cr_assert(smr_wait(s, g));
+    smr_enter(s);
+    smr_exit(s);
+    smr__test_hook = NULL;
+    cr_assert(atomic_load(&hook_seen[SMR__HOOK_ENTER_LOADED]) >= 1,
+        "inline enter (SMR_TEST_HOOKS) did not call the hook");
+    cr_assert(atomic_load(&hook_seen[SMR__HOOK_POLL_BEFORE_CAS]) >= 1,
+        "a scanning poll did not call the hook before its CAS");
+    smr_destroy(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* fork()                                                              */
+/* ------------------------------------------------------------------ */
+
+static void *
+bg_thread_enter(void *arg)
+{
+    smr_t s = arg;
+    smr_enter(s);
+    smr_exit(s);
+    return NULL;
+}
+
+/* Child side; returns an exit code (0: all good). */
+static int
+fork_child_work(smr_t s, int flags)
+{
+    struct smr_stats st;
+    pthread_t t;
+    smr_seq_t g;
+    smr_t n;
+
+    alarm(10); /* waiting for a thread that is not in the child hangs */
+    sec_enter(s, flags);
+    if (!smr_entered(s))
+        return 2;
+    sec_exit(s, flags);
+    g = smr_advance(s);
+    if (!smr_wait(s, g))
+        return 3;
+    if (!poll_until(s, g, 5000))
+        return 4;
+    smr_synchronize(s);
+    if (pthread_create(&t, NULL, bg_thread_enter, s) != 0 ||
+        pthread_join(t, NULL) != 0)
+        return 5;
+    smr_stats(s, &st);
+    if (st.live_slots > 1)
+        return 6; /* the parent's threads' slots were not cleared */
+    n = smr_create("child", 0, flags);
+    if (n == NULL)
+        return 7;
+    sec_enter(n, flags);
+    sec_exit(n, flags);
+    g = smr_advance(n);
+    if (!smr_wait(n, g))
+        return 8;
+    smr_synchronize(n);
+    smr_destroy(n);
+    smr_destroy(s); /* no reader exists in the child */
+    return 0;
+}
+
+ALL_FLAGS(fork, child_uses_domains)
+ParameterizedTest(int *flags, fork, child_uses_domains, .timeout = 30)
+{
+    smr_t s = mk("forked", *flags);
+    struct held h;
+    smr_seq_t g;
+    int status;
+    pid_t pid;
+
+    sec_enter(s, *flags); /* the forking thread holds a slot too */
+    sec_exit(s, *flags);
+    held_start(&h, s, *flags, 0); /* inside a section across the fork */
+    fflush(NULL);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        _exit(fork_child_work(s, *flags));
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "%s: child failed: %s %d", flags_name(*flags),
+        WIFEXITED(status) ? "exit" : "signal",
+        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+
+    /* The parent is unaffected: its reader still blocks goals. */
+    g = smr_advance(s);
+    cr_assert(!smr_poll(s, g, false), "parent lost its reader at fork");
+    held_stop(&h);
+    cr_assert(smr_wait(s, g));
+    smr_destroy(s);
+}
+
+struct fork_bg {
+    smr_t s;
+    atomic_int stop;
+    atomic_ulong loops;
+};
+
+static void *
+fork_bg_main(void *arg)
+{
+    struct fork_bg *b = arg;
+    unsigned long n = 0;
+
+    while (!atomic_load(&b->stop)) {
+        smr_t d = smr_create("bg", 0, (n % 3 == 0) ? SMR_LAZY : 0);
+        pthread_t t;
+
+        if (d != NULL) {
+            smr_enter(d);
+            smr_enter(b->s);
+            smr_exit(b->s);
+            smr_exit(d);
+            (void)smr_poll(b->s, smr_advance(b->s), false);
+            if (n % 16 == 0 && pthread_create(&t, NULL, bg_thread_enter, d) == 0)
+                pthread_join(t, NULL);
+            smr_destroy(d);
+        }
+        n++;
+    }
+    atomic_store(&b->loops, n);
+    return NULL;
+}
+
+/* Fork while another thread is busy inside libsmr: no lock is left held in
+ * the child. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SMR_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SMR_TEST_ASAN 1
+#endif
+#endif
+
+Test(fork, while_busy, .timeout = 30)
+{
+    struct fork_bg b;
+    pthread_t t;
+    int status;
+
+#ifdef SMR_TEST_ASAN
+    /*
+     * ASan's allocator is not fork-safe (GCC 12 libasan): a child forked
+     * while another thread allocates can block forever on the sanitizer's
+     * own size-class lock (seen in pthread_create -> AsanThread::Init).
+     */
+    cr_skip_test("ASan allocator locks are not fork-safe");
+#endif
+    memset(&b, 0, sizeof(b));
+    b.s = mk("fork-busy", 0);
+    cr_assert(pthread_create(&t, NULL, fork_bg_main, &b) == 0);
+    for (int i = 0; i < 30; i++) {
+        pid_t pid;
+
+        usleep(2000);
+        fflush(NULL);
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0)
+            _exit(fork_child_work(b.s, 0));
+        cr_assert(waitpid(pid, &status, 0) == pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "fork %d: child failed: %s %d", i,
+            WIFEXITED(status) ? "exit" : "signal",
+            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+    atomic_store(&b.stop, 1);
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_assert(atomic_load(&b.loops) > 0);
+    smr_destroy(b.s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pointer accessors                                                   */
+/* ------------------------------------------------------------------ */
+
+struct foo {
+    int v;
+};
+
+Test(accessors, smr_pointer, .timeout = 30)
+{
+    smr_t s = mk("ptr", 0);
+    SMR_POINTER(struct foo *) p;
+    struct foo f1 = { 1 }, f2 = { 2 }, f3 = { 3 };
+    struct foo *q;
+
+    smr_unserialized_store(&p, &f1, true);
+    q = smr_unserialized_load(&p, true);
+    cr_assert(q == &f1);
+    smr_serialized_store(&p, &f2, true);
+    q = smr_serialized_load(&p, true);
+    cr_assert(q == &f2);
+    q = smr_serialized_swap(&p, &f3, true);
+    cr_assert(q == &f2, "swap returned the wrong old pointer");
+    cr_assert(smr_serialized_load(&p, true) == &f3);
+    smr_enter(s);
+    q = smr_entered_load(&p, s);
+    cr_assert(q == &f3 && q->v == 3);
+    cr_assert(smr_entered_load(&p, s)->v == 3);
+    smr_exit(s);
+    smr_serialized_store(&p, NULL, true);
+    smr_lazy_enter(s);
+    cr_assert(smr_entered_load(&p, s) == NULL);
+    smr_lazy_exit(s);
+    /* The pointer type is preserved (no void * round trip). */
+    _Static_assert(__builtin_types_compatible_p(
+        __typeof__(smr_serialized_load(&p, true)), struct foo *),
+        "smr_serialized_load loses the type");
+    smr_destroy(s);
+}
+
+/* `ex` is evaluated in debug builds only. */
+Test(accessors, ex_evaluated_only_in_debug, .timeout = 30)
+{
+    SMR_POINTER(int *) p;
+    int v = 0, evals = 0;
+
+    smr_unserialized_store(&p, &v, ++evals > 0);
+    (void)smr_unserialized_load(&p, ++evals > 0);
+    smr_serialized_store(&p, &v, ++evals > 0);
+    (void)smr_serialized_load(&p, ++evals > 0);
+    (void)smr_serialized_swap(&p, &v, ++evals > 0);
+    cr_assert(evals == (SMR_CONFIG_DEBUG ? 5 : 0), "ex evaluated %d times",
+        evals);
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals: nesting from a handler (SPEC §2)                           */
+/* ------------------------------------------------------------------ */
+
+static smr_t sig_smr;
+static int sig_flags;
+static struct stress *sig_x;
+static atomic_ullong sig_runs, sig_bad;
+
+static void
+sig_handler(int sig)
+{
+    int saved = errno;
+
+    (void)sig;
+    sec_enter(sig_smr, sig_flags);
+    if (!smr_entered(sig_smr))
+        atomic_fetch_add(&sig_bad, 1);
+    atomic_fetch_add(&sig_bad, pobj_check(smr_entered_load(&sig_x->ptr,
+        sig_smr)));
+    sec_exit(sig_smr, sig_flags);
+    atomic_fetch_add(&sig_runs, 1);
+    errno = saved;
+}
+
+static void *
+sig_reader(void *arg)
+{
+    struct stress *x = arg;
+    unsigned long long n = 0, bad = 0;
+
+    if (smr_thread_attach(x->s) != 0) {
+        atomic_fetch_add(&x->violations, 1000000);
+        return NULL;
+    }
+    atomic_store(&x->sections, 1);  /* attached: signals may come */
+    while (!atomic_load_explicit(&x->stop, memory_order_relaxed)) {
+        sec_enter(x->s, x->flags);
+        struct pobj *p = smr_entered_load(&x->ptr, x->s);
+        bad += pobj_check(p);
+        if (n & 1) {
+            sec_enter(x->s, x->flags);
+            bad += pobj_check(smr_entered_load(&x->ptr, x->s));
+            sec_exit(x->s, x->flags);
+        }
+        bad += pobj_check(p);
+        sec_exit(x->s, x->flags);
+        n++;
+    }
+    if (smr_entered(x->s))
+        bad++;
+    atomic_fetch_add(&x->violations, bad);
+    return NULL;
+}
+
+CLOCK_FLAGS(signal, handler_sections_nest)
+ParameterizedTest(int *flags, signal, handler_sections_nest, .timeout = 30)
+{
+    static struct stress x;
+    struct sigaction sa;
+    struct pobj *freel = NULL, *old;
+    pthread_t t;
+    uint64_t gen = 1, dl;
+    unsigned long swaps = 0;
+    smr_seq_t g;
+
+    memset(&x, 0, sizeof(x));
+    x.s = mk("signal", *flags);
+    x.flags = *flags;
+    sig_smr = x.s;
+    sig_flags = *flags;
+    sig_x = &x;
+    smr_serialized_store(&x.ptr, pobj_get(&freel, gen++), true);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = sig_handler;
+    sa.sa_flags = SA_RESTART;
+    cr_assert(sigaction(SIGUSR1, &sa, NULL) == 0);
+    cr_assert(pthread_create(&t, NULL, sig_reader, &x) == 0);
+    dl = now_ns() + 5000 * MS;
+    while (atomic_load(&x.sections) == 0 && now_ns() < dl)
+        sched_yield();
+    cr_assert(atomic_load(&x.sections) == 1, "reader did not attach");
+
+    dl = now_ns() + 1000 * MS;
+    while (now_ns() < dl) {
+        /* Writer: swap, wait, poison, recycle; signal the reader often. */
+        old = smr_serialized_swap(&x.ptr, pobj_get(&freel, gen++), true);
+        pthread_kill(t, SIGUSR1);
+        g = smr_advance(x.s);
+        cr_assert(smr_wait_timeout(x.s, g, 5000 * MS));
+        atomic_store_explicit(&old->stamp, OBJ_POISON, memory_order_relaxed);
+        atomic_store_explicit(&old->gen, 0, memory_order_relaxed);
+        old->next = freel;
+        freel = old;
+        swaps++;
+    }
+    atomic_store(&x.stop, 1);
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_log_info("signal %s: %lu swaps, %llu handler runs", flags_name(*flags),
+        swaps, (ull)atomic_load(&sig_runs));
+    cr_assert(atomic_load(&x.violations) == 0, "reader violations: %llu",
+        (ull)atomic_load(&x.violations));
+    cr_assert(atomic_load(&sig_bad) == 0, "handler violations: %llu",
+        (ull)atomic_load(&sig_bad));
+    cr_assert(atomic_load(&sig_runs) > 10, "handler ran %llu times",
+        (ull)atomic_load(&sig_runs));
+    g = smr_advance(x.s);
+    cr_assert(smr_wait_timeout(x.s, g, 5000 * MS), "slot left published");
+    free(smr_serialized_load(&x.ptr, true));
+    while (freel != NULL) {
+        old = freel->next;
+        free(freel);
+        freel = old;
+    }
+    smr_destroy(x.s);
+}
