@@ -383,9 +383,9 @@ smr_lazy_exit(smr_t smr)
 
 /*
  * Call reclaim(ptr) once every section that could have seen ptr has ended.
- * Batched per thread (one smr_advance per batch); reclaimed by this
- * thread's later calls, by any thread's smr_barrier, never by a worker
- * thread.  reclaim runs on the reclaiming thread, maybe inside its own
+ * Batched per thread (one smr_advance per batch); queued batches are
+ * reclaimed by any thread's later smr_retire or smr_barrier (orphans of
+ * exited threads included), never by a worker thread.  reclaim runs on the reclaiming thread, maybe inside its own
  * section, with no libsmr lock held; it must not block on this domain.
  */
 SMR_API void smr_retire(smr_t smr, void *ptr, void (*reclaim)(void *ptr));

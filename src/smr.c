@@ -351,10 +351,11 @@ smr__slot_release(struct smr *smr, struct smr__slot *s)
     atomic_store_rel(&s->h.c_seq, (smr_seq_t)SMR_SEQ_INVALID);
     s->h.c_depth = 0;
     s->c_owner = 0;
-    smr->d_st[SMR__ST_ADVANCE] += s->st_advance;
-    smr->d_st[SMR__ST_POLL] += s->st_poll;
-    smr->d_st[SMR__ST_POLL_SCAN] += s->st_poll_scan;
-    smr->d_st[SMR__ST_POLL_FAIL] += s->st_poll_fail;
+    /* Threads without a slot count in d_st with relaxed RMWs too. */
+    atomic_add_rlx(&smr->d_st[SMR__ST_ADVANCE], s->st_advance);
+    atomic_add_rlx(&smr->d_st[SMR__ST_POLL], s->st_poll);
+    atomic_add_rlx(&smr->d_st[SMR__ST_POLL_SCAN], s->st_poll_scan);
+    atomic_add_rlx(&smr->d_st[SMR__ST_POLL_FAIL], s->st_poll_fail);
     smr->d_used[i / 64] &= ~((uint64_t)1 << (i % 64));
     smr->d_nlive--;
     /* Lower the high-water mark past trailing free slots, so the scan
@@ -625,9 +626,15 @@ smr__domain_hold(smr_t smr)
 SMR_API void
 smr__domain_release(smr_t smr)
 {
+    uint32_t n;
+
     smr__check(smr, "smr__domain_release");
-    if (__atomic_fetch_sub(&smr->d_users, 1, __ATOMIC_RELEASE) == 0)
-        smr__die(smr, "domain released more often than held");
+    n = __atomic_load_n(&smr->d_users, __ATOMIC_RELAXED);
+    do {
+        if (n == 0)
+            smr__die(smr, "domain released more often than held");
+    } while (!__atomic_compare_exchange_n(&smr->d_users, &n, n - 1, false,
+        __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 /* ---- create / destroy ------------------------------------------------- */
@@ -749,6 +756,20 @@ smr_name(smr_t smr)
 
 /* ---- the clock -------------------------------------------------------- */
 
+/*
+ * Count an event in the calling thread's slot if it has one (owner-written,
+ * summed by smr_stats), else in the domain (a relaxed RMW on a cold line).
+ * Writers that never read get no slot just for counting, so they add
+ * nothing to the poll scan.
+ */
+#define SMR__COUNT(smr, self, field, idx)                                   \
+    do {                                                                    \
+        if ((self) != NULL)                                                 \
+            atomic_store_rlx(&(self)->field, (self)->field + 1);           \
+        else                                                                \
+            atomic_add_rlx(&(smr)->d_st[idx], 1);                           \
+    } while (0)
+
 SMR_API smr_seq_t
 smr_current(smr_t smr)
 {
@@ -806,8 +827,10 @@ smr_advance(smr_t smr)
     struct smr__slot *self;
 
     smr__check(smr, "smr_advance");
-    self = (struct smr__slot *)smr__slot(smr);
-    self->st_advance++;
+    /* Deferred clocks count per thread, in the slot: claim one then. */
+    self = (smr->h.d_flags & SMR_DEFERRED) ?
+        (struct smr__slot *)smr__slot(smr) : smr__slot_peek(smr);
+    SMR__COUNT(smr, self, st_advance, SMR__ST_ADVANCE);
     if (smr->h.d_flags & SMR__F_LAZY_FAST)
         return smr__lazy_advance(smr);
     if (smr->h.d_flags & SMR_DEFERRED) {
@@ -896,7 +919,7 @@ smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
     bool reachable = true;
     uint32_t hw;
 
-    self->st_poll++;
+    SMR__COUNT(smr, self, st_poll, SMR__ST_POLL);
     /* Fast path.  Acquire pairs with the release move of the read hand. */
     s_rd = atomic_load_acq(&smr->s_rd_seq);
     if (SMR_SEQ_LEQ(goal, s_rd))
@@ -929,7 +952,7 @@ smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
     }
     if (lazy && !smr__lazy_barrier(smr, target, force))
         goto fail;
-    self->st_poll_scan++;
+    SMR__COUNT(smr, self, st_poll_scan, SMR__ST_POLL_SCAN);
     /*
      * Full fence between the clock load and the slot loads (I4).
      * Partner: the store->load fence in smr_enter (store buffering: either
@@ -967,7 +990,7 @@ smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return true;
 fail:
-    self->st_poll_fail++;
+    SMR__COUNT(smr, self, st_poll_fail, SMR__ST_POLL_FAIL);
     return false;
 }
 
@@ -1077,7 +1100,7 @@ smr__stall_report(struct smr *smr, uint64_t waited)
 static bool
 smr__wait(struct smr *smr, smr_seq_t goal, uint64_t deadline)
 {
-    struct smr__slot *self = (struct smr__slot *)smr__slot(smr);
+    struct smr__slot *self = smr__slot_peek(smr);
     uint64_t sleep_ns = 1000, start = 0, report = 0, now;
 
     for (unsigned i = 0;; i++) {
@@ -1116,8 +1139,7 @@ smr_poll(smr_t smr, smr_seq_t goal, bool wait)
     if (wait)
         return smr_wait(smr, goal);
     smr__check(smr, "smr_poll");
-    return smr__poll_once(smr, (struct smr__slot *)smr__slot(smr), goal,
-        false);
+    return smr__poll_once(smr, smr__slot_peek(smr), goal, false);
 }
 
 SMR_API bool
@@ -1165,10 +1187,10 @@ smr_stats(smr_t smr, struct smr_stats *st)
     smr__check(smr, "smr_stats");
     memset(st, 0, sizeof(*st));
     pthread_mutex_lock(&smr->d_lock);
-    st->advance = smr->d_st[SMR__ST_ADVANCE];
-    st->poll = smr->d_st[SMR__ST_POLL];
-    st->poll_scan = smr->d_st[SMR__ST_POLL_SCAN];
-    st->poll_fail = smr->d_st[SMR__ST_POLL_FAIL];
+    st->advance = atomic_load_rlx(&smr->d_st[SMR__ST_ADVANCE]);
+    st->poll = atomic_load_rlx(&smr->d_st[SMR__ST_POLL]);
+    st->poll_scan = atomic_load_rlx(&smr->d_st[SMR__ST_POLL_SCAN]);
+    st->poll_fail = atomic_load_rlx(&smr->d_st[SMR__ST_POLL_FAIL]);
     for (uint32_t i = 0; i < smr->d_hw; i++) {
         struct smr__slot *s = smr__slot_at(smr, i);
         if (s->c_owner == 0)

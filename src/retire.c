@@ -1,0 +1,967 @@
+/*-
+ * SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Copyright (c) 2026 The libsmr developers
+ *
+ * smr_retire / smr_barrier: deferred reclamation of memory that is not
+ * from a pool.  A client of the public SMR API (smr.h), as the pool is.
+ *
+ * ====================================================================
+ * Theory of operation
+ * ====================================================================
+ *
+ * Retired (ptr, fn) pairs collect in per-thread, per-domain batches.  A
+ * batch is tagged with ONE smr_advance when it leaves its thread and joins
+ * its domain's FIFO; any thread reclaims it (runs every fn) once
+ * smr_poll(tag) says every section that could have seen its pointers has
+ * ended.  There is no worker thread: smr_retire polls the FIFO head,
+ * smr_barrier waits for it.
+ *
+ *   thread A  [cursor: partial batch] --full / older than a tick-----+
+ *   thread B  [cursor: partial batch] --smr_barrier steals it--------+
+ *   thread C  (exited)  ---------------thread-exit destructor--------+
+ *                                                                    v
+ *   domain record:  FIFO  head [tag t1][tag t2][tag t3] tail   (t1<=t2<=t3)
+ *                           |
+ *                           +-- smr_poll(t1) true: popped into a claim,
+ *                               fn(ptr) run with no libsmr lock held
+ *
+ * Objects:
+ *  - record (struct retire__rec): one per domain that has retire state,
+ *    in a global registry keyed by the domain id (struct smr__domain_hot
+ *    d_id, never reused: a new domain at the address of a destroyed one
+ *    gets a new record).  It holds the FIFO, the list of attached cursors
+ *    and the claims (batches popped and being reclaimed).
+ *  - cursor (struct retire__cur): one per (thread, record); the thread's
+ *    current partial batch, under a tiny spinlock so that smr_barrier, the
+ *    thread-exit destructor and the fork child can take it.
+ *  - thread table (struct retire__thr): the thread's cursors by domain id,
+ *    found through one __thread pointer.
+ *
+ * Invariants:
+ *
+ *  R1  Every non-empty batch is in exactly one place: a cursor, the FIFO
+ *      or a claim.  It moves between them only with the locks of both
+ *      places held (r_lock, then c_lock), never "in the hands" of a thread
+ *      between two locks, so smr_barrier and fork see every batch.
+ *  R2  Each non-empty batch holds its domain (smr__domain_hold when its
+ *      first entry goes in, smr__domain_release after its last fn ran and
+ *      before its claim is dropped).  So smr_destroy with pending retires
+ *      aborts (SPEC §4), an idle domain can be destroyed, and a record's
+ *      r_smr is dereferenced only while a batch of it exists.
+ *  R3  Tags are taken under r_lock by the thread that appends to the FIFO,
+ *      so the FIFO is in smr_advance order: a reached tag means every
+ *      earlier batch is reached too.  The unlink a retire follows happens
+ *      before that advance: the retiring thread appended under c_lock, the
+ *      queuing thread took c_lock (acquire) before smr_advance's full fence.
+ *  R4  FIFO batches get serials 1, 2, ... (64-bit, never wrap).  A claim
+ *      records the lowest serial it popped.  smr_barrier notes the last
+ *      serial S after stealing every cursor's batch, and returns once no
+ *      batch with serial <= S is in the FIFO or in a claim.
+ *  R5  Callbacks run with no libsmr lock held (claims are reclaimed after
+ *      r_lock is dropped), so a callback may retire, poll or take locks of
+ *      its own.  A callback that calls smr_barrier on its own domain would
+ *      wait for itself: that aborts.
+ *  R6  Bound (SPEC §2): pending <= live threads x RETIRE__BATCH (cursors)
+ *      + RETIRE__CAP (FIFO; plus one batch per thread queuing at once).
+ *      A retire made outside every section that finds the FIFO past the
+ *      cap waits for the head's tag and reclaims it; inside a section it
+ *      never blocks.
+ *  R7  A record is freed when it has no cursor, no FIFO batch, no claim
+ *      and no temporary reference (retire__lock + r_lock held).  Idle
+ *      cursors are evicted from a full thread table, so a long-lived
+ *      thread does not keep one cursor per domain it ever retired on; but
+ *      never while the thread runs callbacks, so an smr_retire call's own
+ *      cursor (hence its record) lives until the call returns.
+ *
+ * Lock order: retire__lock, then r_lock (records in registry order), then
+ * c_lock (cursors in record order), then the core's locks (smr_advance,
+ * smr_poll under r_lock).  The core never calls back in here.  Our atfork
+ * handlers are registered after the core's (a retire needs a domain), so
+ * prepare takes ours before the core's and the child handler runs after
+ * the core has re-initialised its own.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "smr.h"
+
+/* ---- atomics with the order in the name (STYLE.md 5) ------------------ */
+#define atomic_load_rlx(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
+#define atomic_store_rlx(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define atomic_store_rel(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define atomic_xchg_acq(p, v)   __atomic_exchange_n((p), (v), __ATOMIC_ACQUIRE)
+
+/* ---- tunables --------------------------------------------------------- */
+#define RETIRE__BATCH   64u             /* entries per batch */
+#define RETIRE__CAP     4096u           /* FIFO entries before sync reclaim */
+#define RETIRE__TICK_NS 1000000u        /* partial batch age that queues it */
+#define RETIRE__POLL_NS 50000u          /* min gap between failing polls */
+#define RETIRE__TCAP0   8u              /* initial thread-table capacity */
+
+/* ---- objects ---------------------------------------------------------- */
+
+struct retire__ent {
+    void *ptr;
+    void (*fn)(void *ptr);
+};
+
+struct retire__batch {
+    struct retire__batch *b_next;   /* FIFO or claim list */
+    uint64_t b_serial;              /* FIFO position (R4) */
+    uint64_t b_born;                /* ns: first entry (tick rule) */
+    smr_seq_t b_tag;                /* smr_advance at queue time */
+    uint32_t b_n;
+    struct retire__ent b_ent[RETIRE__BATCH];
+};
+
+struct retire__rec;
+struct retire__thr;
+
+struct retire__cur {
+    uint32_t c_lock;                /* spinlock: owner vs barrier/exit/fork */
+    struct retire__batch *c_batch;  /* c_lock; NULL or non-empty (R1) */
+    struct retire__batch *c_spare;  /* owner only: allocated, not installed */
+    struct retire__rec *c_rec;      /* fixed while attached */
+    struct retire__cur *c_next;     /* record's cursor list (r_lock) */
+    struct retire__cur *c_prev;
+    uint64_t c_next_poll;           /* owner only: ns */
+};
+
+/* Batches popped from the FIFO and being reclaimed by one thread. */
+struct retire__claim {
+    struct retire__claim *k_next;   /* record's claim list (r_lock) */
+    struct retire__claim *k_up;     /* this thread's active claims (TLS) */
+    struct retire__rec *k_rec;
+    pthread_t k_owner;
+    uint64_t k_lo;                  /* lowest serial popped (R4) */
+    size_t k_nbatch;                /* holds to release (R2) */
+    size_t k_nent;
+    struct retire__batch *k_list;   /* owner only (freed as they run) */
+};
+
+struct retire__rec {
+    struct retire__rec *r_next;     /* registry (retire__lock) */
+    struct retire__rec *r_prev;
+    uint64_t r_id;                  /* domain id: never reused */
+    smr_t r_smr;                    /* valid while a batch exists (R2) */
+    pthread_mutex_t r_lock;
+    pthread_cond_t r_cv;            /* a claim finished (barrier waits) */
+    /* r_lock: */
+    struct retire__cur *r_curs;
+    uint32_t r_ncur;
+    uint32_t r_refs;                /* temporary references (barrier) */
+    uint32_t r_waiters;             /* barriers in pthread_cond_wait */
+    struct retire__batch *r_head, *r_tail;
+    uint64_t r_serial;              /* last serial handed out */
+    struct retire__claim *r_claims;
+    size_t r_cent;                  /* entries in claims */
+    /* Written under r_lock, read without it on every retire (hints). */
+    smr_seq_t r_hint __attribute__((aligned(SMR__CACHE_LINE)));
+    size_t r_qent;                  /* entries in the FIFO */
+};
+
+struct retire__thr {
+    struct retire__thr *t_next;     /* registry (retire__lock) */
+    struct retire__thr *t_prev;
+    uint32_t t_n, t_cap;
+    struct {
+        uint64_t id;
+        struct retire__cur *cur;
+    } *t_ent;                       /* owner reads; changed under retire__lock */
+};
+
+/* ---- globals ---------------------------------------------------------- */
+
+static pthread_mutex_t retire__lock = PTHREAD_MUTEX_INITIALIZER;
+static struct retire__rec *retire__recs;   /* retire__lock */
+static struct retire__thr *retire__thrs;   /* retire__lock */
+static pthread_once_t retire__once = PTHREAD_ONCE_INIT;
+static pthread_key_t retire__key;
+static int retire__once_err;
+
+static __thread struct retire__thr *retire__self;
+static __thread struct retire__claim *retire__claims;
+
+static void retire__thread_exit(void *arg);
+static void retire__atfork_prepare(void);
+static void retire__atfork_parent(void);
+static void retire__atfork_child(void);
+
+static void
+retire__init_once(void)
+{
+    retire__once_err = pthread_key_create(&retire__key, retire__thread_exit);
+    if (retire__once_err == 0)
+        retire__once_err = pthread_atfork(retire__atfork_prepare,
+            retire__atfork_parent, retire__atfork_child);
+}
+
+static bool
+retire__init(void)
+{
+    return pthread_once(&retire__once, retire__init_once) == 0 &&
+        retire__once_err == 0;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+__attribute__((noreturn, cold, format(printf, 2, 3)))
+static void
+retire__die(smr_t smr, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* smr_name validates the domain (and aborts itself on a stray one). */
+    fprintf(stderr, "libsmr: domain \"%s\": misuse: %s\n", smr_name(smr), msg);
+    abort();
+}
+
+static uint64_t
+retire__now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The domain id of the public header's domain head: never reused (the
+ * core's own per-thread tables are keyed by it, smr.c I7). */
+static inline uint64_t
+retire__id(smr_t smr)
+{
+    return ((const struct smr__domain_hot *)smr)->d_id;
+}
+
+/*
+ * Cursor spinlock.  Held for a few instructions (append, or swap the batch
+ * pointer) and never across a call that can block, so waiters spin, then
+ * yield.  Acquire exchange pairs with the release store in unlock: the
+ * owner's appends (and the unlink before each retire) happen before a
+ * stealer's use of the batch (R3).
+ */
+static inline void
+retire__spin_lock(uint32_t *l)
+{
+    unsigned n = 0;
+
+    while (atomic_xchg_acq(l, 1) != 0) {
+        while (atomic_load_rlx(l) != 0) {
+            if (++n < 128)
+                smr__cpu_relax();
+            else
+                sched_yield();
+        }
+    }
+}
+
+static inline void
+retire__spin_unlock(uint32_t *l)
+{
+    atomic_store_rel(l, 0);   /* partner: acquire exchange in spin_lock */
+}
+
+/* Point the hint at the FIFO head; r_lock held.  Relaxed: a hint only, the
+ * reader re-decides under r_lock (whose acquire pairs with our unlock). */
+static void
+retire__hint_locked(struct retire__rec *r)
+{
+    atomic_store_rlx(&r->r_hint,
+        r->r_head != NULL ? r->r_head->b_tag : (smr_seq_t)SMR_SEQ_INVALID);
+}
+
+/*
+ * Tag a list of non-empty batches with one smr_advance and append them to
+ * the FIFO; r_lock held, and the batches were just taken from cursors under
+ * their c_lock (R1, R3).
+ */
+static void
+retire__enqueue_locked(struct retire__rec *r, struct retire__batch *list)
+{
+    smr_seq_t tag;
+    size_t n = 0;
+
+    if (list == NULL)
+        return;
+    /* smr_advance's full fence orders every appended retire (and the
+     * unlink before it) before the clock moves; partner: smr_enter's
+     * store->load fence (smr.c I2). */
+    tag = smr_advance(r->r_smr);
+    while (list != NULL) {
+        struct retire__batch *b = list;
+
+        list = b->b_next;
+        b->b_next = NULL;
+        b->b_tag = tag;
+        b->b_serial = ++r->r_serial;
+        n += b->b_n;
+        if (r->r_tail != NULL)
+            r->r_tail->b_next = b;
+        else
+            r->r_head = b;
+        r->r_tail = b;
+    }
+    /* Relaxed: read as a hint by the bound check (R6). */
+    atomic_store_rlx(&r->r_qent, atomic_load_rlx(&r->r_qent) + n);
+    retire__hint_locked(r);
+}
+
+/* Take a cursor's batch; r_lock held (R1).  NULL if it has none. */
+static struct retire__batch *
+retire__steal_locked(struct retire__cur *c)
+{
+    struct retire__batch *b;
+
+    retire__spin_lock(&c->c_lock);
+    b = c->c_batch;
+    /* Relaxed store: the owner peeks at c_batch without the lock (see
+     * smr_retire); c_lock orders everything else. */
+    atomic_store_rlx(&c->c_batch, NULL);
+    retire__spin_unlock(&c->c_lock);
+    if (b != NULL)
+        b->b_next = NULL;
+    return b;
+}
+
+static bool
+retire__rec_idle_locked(const struct retire__rec *r)
+{
+    return r->r_ncur == 0 && r->r_refs == 0 && r->r_head == NULL &&
+        r->r_claims == NULL;
+}
+
+/* Free r if idle (R7); retire__lock and r_lock held.  Returns true if it
+ * was freed (r_lock gone with it). */
+static bool
+retire__rec_maybe_free_locked(struct retire__rec *r)
+{
+    if (!retire__rec_idle_locked(r))
+        return false;
+    if (r->r_prev != NULL)
+        r->r_prev->r_next = r->r_next;
+    else
+        retire__recs = r->r_next;
+    if (r->r_next != NULL)
+        r->r_next->r_prev = r->r_prev;
+    pthread_mutex_unlock(&r->r_lock);
+    pthread_mutex_destroy(&r->r_lock);
+    pthread_cond_destroy(&r->r_cv);
+    free(r);
+    return true;
+}
+
+/* Drop a temporary reference (taken under r_lock). */
+static void
+retire__rec_unref(struct retire__rec *r)
+{
+    pthread_mutex_lock(&retire__lock);
+    pthread_mutex_lock(&r->r_lock);
+    r->r_refs--;
+    if (!retire__rec_maybe_free_locked(r))
+        pthread_mutex_unlock(&r->r_lock);
+    pthread_mutex_unlock(&retire__lock);
+}
+
+/* The record of a domain, or NULL; retire__lock held. */
+static struct retire__rec *
+retire__rec_find(uint64_t id)
+{
+    for (struct retire__rec *r = retire__recs; r != NULL; r = r->r_next)
+        if (r->r_id == id)
+            return r;
+    return NULL;
+}
+
+/* ---- reclaiming ------------------------------------------------------- */
+
+/*
+ * Pop the FIFO head while its serial is <= upto and its tag is reached,
+ * then run the popped entries with no lock held (R5).  Returns the number
+ * of batches reclaimed.  Called with no lock held.
+ */
+static size_t
+retire__reclaim(struct retire__rec *r, uint64_t upto)
+{
+    struct retire__claim k, **kp;
+    struct retire__batch *b, **tail = &k.k_list;
+    size_t nb = 0;
+    smr_t smr;
+    bool idle;
+
+    memset(&k, 0, sizeof(k));
+    pthread_mutex_lock(&r->r_lock);
+    smr = r->r_smr;
+    /* A head batch exists, so smr is live (R2).  smr_poll returns true
+     * with an acquire fence after its slot loads: our fn calls below are
+     * ordered after every section it saw end (SPEC §3). */
+    while ((b = r->r_head) != NULL && b->b_serial <= upto &&
+        smr_poll(smr, b->b_tag, false)) {
+        r->r_head = b->b_next;
+        if (r->r_head == NULL)
+            r->r_tail = NULL;
+        b->b_next = NULL;
+        if (nb++ == 0)
+            k.k_lo = b->b_serial;
+        k.k_nent += b->b_n;
+        *tail = b;
+        tail = &b->b_next;
+    }
+    if (nb == 0) {
+        pthread_mutex_unlock(&r->r_lock);
+        return 0;
+    }
+    retire__hint_locked(r);
+    atomic_store_rlx(&r->r_qent, atomic_load_rlx(&r->r_qent) - k.k_nent);
+    r->r_cent += k.k_nent;
+    k.k_nbatch = nb;
+    k.k_rec = r;
+    k.k_owner = pthread_self();
+    k.k_next = r->r_claims;
+    r->r_claims = &k;
+    pthread_mutex_unlock(&r->r_lock);
+
+    k.k_up = retire__claims;
+    retire__claims = &k;
+    while ((b = k.k_list) != NULL) {
+        k.k_list = b->b_next;
+        for (uint32_t i = 0; i < b->b_n; i++)
+            b->b_ent[i].fn(b->b_ent[i].ptr);
+        free(b);
+    }
+    retire__claims = k.k_up;
+
+    pthread_mutex_lock(&r->r_lock);
+    /* Release the holds (R2) under r_lock, together with dropping the
+     * claim: a barrier that sees the claim gone may let its caller destroy
+     * the domain at once, and a fork child sees either both or neither. */
+    for (size_t i = 0; i < nb; i++)
+        smr__domain_release(smr);
+    for (kp = &r->r_claims; *kp != &k; kp = &(*kp)->k_next)
+        ;
+    *kp = k.k_next;
+    r->r_cent -= k.k_nent;
+    if (r->r_waiters != 0)
+        pthread_cond_broadcast(&r->r_cv);
+    /* Last trace of a record whose threads are gone (orphans): free it,
+     * through a reference so that it stays put while we relock (R7). */
+    idle = r->r_ncur == 0 && r->r_head == NULL && r->r_claims == NULL;
+    if (idle)
+        r->r_refs++;
+    pthread_mutex_unlock(&r->r_lock);
+    if (idle)
+        retire__rec_unref(r);
+    return nb;
+}
+
+/* Past the cap (R6): outside every section, wait for the head and reclaim
+ * until the FIFO is back under the cap.  Inside a section: never block. */
+static void
+retire__bound(struct retire__rec *r, smr_t smr)
+{
+    if (smr_entered(smr) || smr_entered_any())
+        return;
+    while (atomic_load_rlx(&r->r_qent) > RETIRE__CAP) {
+        smr_seq_t tag;
+
+        pthread_mutex_lock(&r->r_lock);
+        if (r->r_head == NULL) {
+            pthread_mutex_unlock(&r->r_lock);
+            break;
+        }
+        tag = r->r_head->b_tag;
+        pthread_mutex_unlock(&r->r_lock);
+        /* Outside every section smr_wait returns true; should it ever
+         * not, give up on the bound rather than spin. */
+        if (!smr_wait(smr, tag))
+            break;
+        (void)retire__reclaim(r, UINT64_MAX);
+    }
+}
+
+/* ---- per-thread cursors ----------------------------------------------- */
+
+/* Detach and free a cursor whose batch is gone; retire__lock held. */
+static void
+retire__cur_free_locked(struct retire__cur *c)
+{
+    struct retire__rec *r = c->c_rec;
+
+    pthread_mutex_lock(&r->r_lock);
+    if (c->c_prev != NULL)
+        c->c_prev->c_next = c->c_next;
+    else
+        r->r_curs = c->c_next;
+    if (c->c_next != NULL)
+        c->c_next->c_prev = c->c_prev;
+    r->r_ncur--;
+    if (!retire__rec_maybe_free_locked(r))
+        pthread_mutex_unlock(&r->r_lock);
+    free(c->c_spare);
+    free(c);
+}
+
+/*
+ * Make room in the calling thread's table; retire__lock held.  Cursors
+ * with no batch are evicted first (R7): the owner is the only one that
+ * installs a batch, so one found empty here stays empty.  Not from inside
+ * a callback: an outer smr_retire of this thread is still running, and its
+ * cursor is what keeps its record alive.
+ */
+static bool
+retire__thr_room_locked(struct retire__thr *t)
+{
+    uint32_t j = 0;
+
+    if (t->t_n < t->t_cap)
+        return true;
+    for (uint32_t i = 0; i < t->t_n; i++) {
+        struct retire__cur *c = t->t_ent[i].cur;
+
+        if (retire__claims == NULL && atomic_load_rlx(&c->c_batch) == NULL) {
+            /* Relaxed: only the owner (us) makes it non-NULL. */
+            retire__cur_free_locked(c);
+            continue;
+        }
+        t->t_ent[j++] = t->t_ent[i];
+    }
+    t->t_n = j;
+    if (t->t_n < t->t_cap / 2)
+        return true;
+    void *ne = realloc(t->t_ent, 2 * t->t_cap * sizeof(t->t_ent[0]));
+    if (ne == NULL)
+        return t->t_n < t->t_cap;
+    t->t_ent = ne;
+    t->t_cap *= 2;
+    return true;
+}
+
+/* The calling thread's cursor on smr, created on first use.  NULL on
+ * ENOMEM. */
+static struct retire__cur *
+retire__cur_slow(smr_t smr, uint64_t id)
+{
+    struct retire__thr *t;
+    struct retire__rec *r;
+    struct retire__cur *c;
+
+    (void)smr_name(smr);    /* validates: a stray pointer aborts here */
+    if (!retire__init())
+        return NULL;
+    pthread_mutex_lock(&retire__lock);
+    t = retire__self;
+    if (t == NULL) {
+        t = calloc(1, sizeof(*t));
+        if (t == NULL)
+            goto fail;
+        t->t_ent = calloc(RETIRE__TCAP0, sizeof(t->t_ent[0]));
+        if (t->t_ent == NULL || pthread_setspecific(retire__key, t) != 0) {
+            free(t->t_ent);
+            free(t);
+            goto fail;
+        }
+        t->t_cap = RETIRE__TCAP0;
+        t->t_next = retire__thrs;
+        if (retire__thrs != NULL)
+            retire__thrs->t_prev = t;
+        retire__thrs = t;
+        retire__self = t;
+    }
+    if (!retire__thr_room_locked(t))
+        goto fail;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        goto fail;
+    r = retire__rec_find(id);
+    if (r == NULL) {
+        /* Aligned: r_hint has a cache line of its own. */
+        if (posix_memalign((void **)&r, SMR__CACHE_LINE, sizeof(*r)) != 0) {
+            free(c);
+            goto fail;
+        }
+        memset(r, 0, sizeof(*r));
+        r->r_id = id;
+        r->r_smr = smr;
+        pthread_mutex_init(&r->r_lock, NULL);
+        pthread_cond_init(&r->r_cv, NULL);
+        r->r_next = retire__recs;
+        if (retire__recs != NULL)
+            retire__recs->r_prev = r;
+        retire__recs = r;
+    }
+    pthread_mutex_lock(&r->r_lock);
+    /* Same id, same live domain: a record that outlived its domain (no
+     * batch, R2) cannot have this id again. */
+    r->r_smr = smr;
+    c->c_rec = r;
+    c->c_next = r->r_curs;
+    if (r->r_curs != NULL)
+        r->r_curs->c_prev = c;
+    r->r_curs = c;
+    r->r_ncur++;
+    pthread_mutex_unlock(&r->r_lock);
+    t->t_ent[t->t_n].id = id;
+    t->t_ent[t->t_n].cur = c;
+    t->t_n++;
+    pthread_mutex_unlock(&retire__lock);
+    return c;
+fail:
+    pthread_mutex_unlock(&retire__lock);
+    return NULL;
+}
+
+static inline struct retire__cur *
+retire__cur_get(smr_t smr)
+{
+    struct retire__thr *t = retire__self;
+    uint64_t id = retire__id(smr);
+
+    if (__builtin_expect(t != NULL, 1)) {
+        for (uint32_t i = 0; i < t->t_n; i++)
+            if (t->t_ent[i].id == id)
+                return t->t_ent[i].cur;
+    }
+    return retire__cur_slow(smr, id);
+}
+
+/* Queue the owner's batch (full or older than a tick); no lock held. */
+static void
+retire__queue_cur(struct retire__cur *c)
+{
+    struct retire__rec *r = c->c_rec;
+
+    pthread_mutex_lock(&r->r_lock);
+    retire__enqueue_locked(r, retire__steal_locked(c));
+    pthread_mutex_unlock(&r->r_lock);
+}
+
+/* Out of memory: wait and reclaim this one entry now, outside sections. */
+static void
+retire__sync_one(smr_t smr, void *ptr, void (*fn)(void *))
+{
+    if (smr_entered(smr) || smr_entered_any())
+        retire__die(smr, "smr_retire: out of memory inside a read section "
+            "(cannot wait, cannot queue)");
+    smr_synchronize(smr);
+    fn(ptr);
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+SMR_API void
+smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
+{
+    struct retire__cur *c;
+    struct retire__rec *r;
+    struct retire__batch *b;
+    uint64_t now;
+    smr_seq_t hint;
+    bool queue;
+
+    if (__builtin_expect(fn == NULL, 0))
+        retire__die(smr, "smr_retire with a NULL reclaim function");
+    c = retire__cur_get(smr);
+    if (__builtin_expect(c == NULL, 0)) {
+        retire__sync_one(smr, ptr, fn);
+        return;
+    }
+    /* Allocate outside the spinlock.  Relaxed: only we make c_batch
+     * non-NULL; a stealer that empties it after this load sends us to the
+     * (rare) relock below. */
+    if (atomic_load_rlx(&c->c_batch) == NULL && c->c_spare == NULL)
+        c->c_spare = malloc(sizeof(*c->c_spare));
+    r = c->c_rec;
+    now = retire__now_ns();
+    retire__spin_lock(&c->c_lock);
+    b = c->c_batch;
+    if (b == NULL) {
+        if (__builtin_expect(c->c_spare == NULL, 0)) {
+            retire__spin_unlock(&c->c_lock);
+            c->c_spare = malloc(sizeof(*c->c_spare));
+            if (c->c_spare == NULL) {
+                retire__sync_one(smr, ptr, fn);
+                return;
+            }
+            retire__spin_lock(&c->c_lock);
+            /* Still NULL: nobody else installs a batch. */
+        }
+        /* Hold before the batch can be seen by anyone (R2): a stealer
+         * releases only after taking it under this lock. */
+        smr__domain_hold(smr);
+        b = c->c_spare;
+        c->c_spare = NULL;
+        b->b_next = NULL;
+        b->b_n = 0;
+        b->b_born = now;
+        atomic_store_rlx(&c->c_batch, b);   /* owner's peek: see above */
+    }
+    b->b_ent[b->b_n].ptr = ptr;
+    b->b_ent[b->b_n].fn = fn;
+    b->b_n++;
+    queue = b->b_n == RETIRE__BATCH || now - b->b_born >= RETIRE__TICK_NS;
+    retire__spin_unlock(&c->c_lock);
+    if (queue)
+        retire__queue_cur(c);
+
+    /* Relaxed hint (see retire__hint_locked).  A failing poll scans the
+     * slots, so it is rate-limited; a poll right after queueing is not. */
+    hint = atomic_load_rlx(&r->r_hint);
+    if (hint != SMR_SEQ_INVALID && (queue || now >= c->c_next_poll)) {
+        c->c_next_poll = now + RETIRE__POLL_NS;
+        if (smr_poll(smr, hint, false))
+            (void)retire__reclaim(r, UINT64_MAX);
+    }
+    /* Relaxed: a hint; retire__bound re-reads under r_lock. */
+    if (__builtin_expect(atomic_load_rlx(&r->r_qent) > RETIRE__CAP, 0))
+        retire__bound(r, smr);
+}
+
+/* smr_barrier's wait: false only inside our own section (checked on
+ * entry), so a false here is a libsmr bug, not a result to return. */
+static void
+retire__wait(smr_t smr, smr_seq_t goal)
+{
+    if (!smr_wait(smr, goal))
+        retire__die(smr, "smr_barrier: smr_wait failed outside a section");
+}
+
+/* Does this thread run callbacks of r right now (smr_barrier would wait
+ * for itself)? */
+static bool
+retire__reclaiming(const struct retire__rec *r)
+{
+    for (const struct retire__claim *k = retire__claims; k != NULL;
+        k = k->k_up)
+        if (k->k_rec == r)
+            return true;
+    return false;
+}
+
+SMR_API void
+smr_barrier(smr_t smr)
+{
+    struct retire__rec *r;
+    struct retire__batch *stolen = NULL, **tail = &stolen;
+    smr_seq_t last = SMR_SEQ_INVALID;
+    uint64_t upto;
+
+    (void)smr_name(smr);    /* validates */
+    /* Cannot report: waiting would deadlock, returning would let the
+     * caller free what its own section still holds.  Every build (SPEC §4,
+     * as smr_synchronize). */
+    if (smr_entered(smr))
+        retire__die(smr, "smr_barrier inside a read section of the same "
+            "domain (would deadlock)");
+    if (!retire__init())
+        return;     /* pthread_once failed: nothing was ever retired */
+    pthread_mutex_lock(&retire__lock);
+    r = retire__rec_find(retire__id(smr));
+    if (r == NULL) {
+        pthread_mutex_unlock(&retire__lock);
+        return;     /* no retire state: nothing pending */
+    }
+    if (retire__reclaiming(r)) {
+        pthread_mutex_unlock(&retire__lock);
+        retire__die(smr, "smr_barrier inside an smr_retire callback of the "
+            "same domain (would wait for itself)");
+    }
+    pthread_mutex_lock(&r->r_lock);
+    r->r_refs++;
+    pthread_mutex_unlock(&retire__lock);
+
+    /* Every thread's partial batch (R1): tag them with one advance. */
+    for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next) {
+        struct retire__batch *b = retire__steal_locked(c);
+
+        if (b != NULL) {
+            *tail = b;
+            tail = &b->b_next;
+        }
+    }
+    retire__enqueue_locked(r, stolen);
+    upto = r->r_serial;     /* R4: everything retired before us is <= it */
+    if (r->r_tail != NULL)
+        last = r->r_tail->b_tag;
+    pthread_mutex_unlock(&r->r_lock);
+
+    /* The FIFO is in advance order (R3): the last tag covers the rest. */
+    if (last != SMR_SEQ_INVALID)
+        retire__wait(smr, last);
+    for (;;) {
+        smr_seq_t head;
+
+        (void)retire__reclaim(r, upto);
+        pthread_mutex_lock(&r->r_lock);
+        if (r->r_head != NULL && r->r_head->b_serial <= upto) {
+            /* Not reached yet (a batch queued after our wait with an
+             * earlier serial cannot exist; be safe anyway). */
+            head = r->r_head->b_tag;
+            pthread_mutex_unlock(&r->r_lock);
+            retire__wait(smr, head);
+            continue;
+        }
+        bool busy = false;
+        for (struct retire__claim *k = r->r_claims; k != NULL; k = k->k_next)
+            if (k->k_lo <= upto)
+                busy = true;
+        if (!busy) {
+            pthread_mutex_unlock(&r->r_lock);
+            break;
+        }
+        /* Another thread runs callbacks of batches <= upto: wait until it
+         * drops its claim (broadcast in retire__reclaim). */
+        r->r_waiters++;
+        pthread_cond_wait(&r->r_cv, &r->r_lock);
+        r->r_waiters--;
+        pthread_mutex_unlock(&r->r_lock);
+    }
+    retire__rec_unref(r);
+}
+
+SMR_API size_t
+smr_retire_pending(smr_t smr)
+{
+    struct retire__rec *r;
+    size_t n = 0;
+
+    (void)smr_name(smr);    /* validates */
+    if (!retire__init())
+        return 0;
+    pthread_mutex_lock(&retire__lock);
+    r = retire__rec_find(retire__id(smr));
+    if (r != NULL) {
+        pthread_mutex_lock(&r->r_lock);
+        n = atomic_load_rlx(&r->r_qent) + r->r_cent;
+        for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next) {
+            retire__spin_lock(&c->c_lock);
+            if (c->c_batch != NULL)
+                n += c->c_batch->b_n;
+            retire__spin_unlock(&c->c_lock);
+        }
+        pthread_mutex_unlock(&r->r_lock);
+    }
+    pthread_mutex_unlock(&retire__lock);
+    return n;
+}
+
+/* ---- thread exit and fork --------------------------------------------- */
+
+/* Queue a thread's partial batches as orphans and drop its cursors; the
+ * batches are reclaimed by any thread's later retire or smr_barrier.
+ * retire__lock held. */
+static void
+retire__thr_drop_locked(struct retire__thr *t)
+{
+    for (uint32_t i = 0; i < t->t_n; i++) {
+        struct retire__cur *c = t->t_ent[i].cur;
+        struct retire__rec *r = c->c_rec;
+
+        pthread_mutex_lock(&r->r_lock);
+        retire__enqueue_locked(r, retire__steal_locked(c));
+        pthread_mutex_unlock(&r->r_lock);
+        retire__cur_free_locked(c);
+    }
+    t->t_n = 0;
+    if (t->t_prev != NULL)
+        t->t_prev->t_next = t->t_next;
+    else
+        retire__thrs = t->t_next;
+    if (t->t_next != NULL)
+        t->t_next->t_prev = t->t_prev;
+    free(t->t_ent);
+    free(t);
+}
+
+/* pthread key destructor.  smr_advance from here may give this thread a
+ * core slot again; the core's own destructor then runs once more. */
+static void
+retire__thread_exit(void *arg)
+{
+    struct retire__thr *t = arg;
+
+    pthread_mutex_lock(&retire__lock);
+    retire__thr_drop_locked(t);
+    pthread_mutex_unlock(&retire__lock);
+    if (retire__self == t)
+        retire__self = NULL;
+}
+
+/* Lock order: retire__lock, each record's r_lock in registry order, each
+ * of its cursors' c_lock in list order.  No batch is between two places
+ * while these are held (R1). */
+static void
+retire__atfork_prepare(void)
+{
+    pthread_mutex_lock(&retire__lock);
+    for (struct retire__rec *r = retire__recs; r != NULL; r = r->r_next) {
+        pthread_mutex_lock(&r->r_lock);
+        for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next)
+            retire__spin_lock(&c->c_lock);
+    }
+}
+
+static void
+retire__atfork_parent(void)
+{
+    for (struct retire__rec *r = retire__recs; r != NULL; r = r->r_next) {
+        for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next)
+            retire__spin_unlock(&c->c_lock);
+        pthread_mutex_unlock(&r->r_lock);
+    }
+    pthread_mutex_unlock(&retire__lock);
+}
+
+/*
+ * The child has one thread.  Re-initialise every lock (they were held by
+ * prepare), queue the partial batches of threads that do not exist here
+ * (tagged now: the core's child handler ran before ours), and drop their
+ * claims: their callbacks were half run by a thread that is gone, so the
+ * rest of those batches is leaked in the child (running them again could
+ * run an fn twice; the parent still runs them).
+ */
+static void
+retire__atfork_child(void)
+{
+    struct retire__thr *t, *tn;
+    pthread_t me = pthread_self();
+
+    pthread_mutex_init(&retire__lock, NULL);
+    for (struct retire__rec *r = retire__recs; r != NULL; r = r->r_next) {
+        struct retire__claim **kp = &r->r_claims;
+
+        pthread_mutex_init(&r->r_lock, NULL);
+        pthread_cond_init(&r->r_cv, NULL);
+        r->r_waiters = 0;
+        for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next)
+            c->c_lock = 0;
+        while (*kp != NULL) {
+            struct retire__claim *k = *kp;
+
+            if (pthread_equal(k->k_owner, me)) {
+                kp = &k->k_next;
+                continue;
+            }
+            *kp = k->k_next;
+            r->r_cent -= k->k_nent;
+            for (size_t i = 0; i < k->k_nbatch; i++)
+                smr__domain_release(r->r_smr);
+        }
+    }
+    pthread_mutex_lock(&retire__lock);
+    for (t = retire__thrs; t != NULL; t = tn) {
+        tn = t->t_next;
+        if (t != retire__self)
+            retire__thr_drop_locked(t);
+    }
+    pthread_mutex_unlock(&retire__lock);
+}
