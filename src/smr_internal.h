@@ -45,7 +45,8 @@
  * catches first.  With 64-bit sequences neither can trigger in practice.
  */
 #define SMR__MAX_DELTA ((smr_seq_t)1 << 30)
-#define SMR__RECHECK   ((smr_seq_t)1 << 29)
+/* SMR__RECHECK ((smr_seq_t)1 << 29) lives in smr.h: the inline enter
+ * checks it. */
 /* A goal further ahead of the clock than this was not handed out by this
  * domain (deferred goals are at most INCR ahead, lazy ones 2 * INCR). */
 #define SMR__FUTURE_MAX (4 * SMR__SEQ_INCR)

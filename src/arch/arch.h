@@ -24,7 +24,22 @@
 
 #if defined(__x86_64__)
 #include "x86_64.h"
+#elif defined(__i386__)
+#include "i686.h"
+#elif defined(__aarch64__)
+#include "aarch64.h"
+#elif defined(__arm__)
+#include "arm.h"
+#elif defined(__powerpc64__)
+#include "ppc64.h"
+#elif defined(__riscv) && __riscv_xlen == 64
+#include "riscv64.h"
+#elif defined(__mips__)
+#include "mips.h"
+#elif defined(__s390x__)
+#include "s390x.h"
 #endif
+/* Anything else: generic.h alone (complete C11). */
 
 #include "generic.h"
 
