@@ -1,0 +1,1817 @@
+/*-
+ * SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Copyright (c) 2026 The libsmr developers
+ *
+ * The SMR pool: type-stable objects whose reuse waits for readers
+ * (FreeBSD UMA's SMR zones in userspace).  A client of the public smr.h
+ * API only, as UMA is a client of subr_smr.c.
+ *
+ * ====================================================================
+ * Theory of operation
+ * ====================================================================
+ *
+ * Objects live in slabs: page-aligned chunks mapped from the OS
+ * (src/os_mem.c), aligned to their own size, so the slab header of any
+ * object is its address masked.  A slab is carved once (the init hook runs
+ * for every object then) and goes back to the OS only when all its objects
+ * are cached, from smr_pool_reclaim or smr_pool_destroy (fini first).
+ * Until then freed memory stays mapped and keeps its type: a late reader
+ * reads stale data, never an unmapped page.
+ *
+ * Every thread has, per pool, two buckets (arrays of object pointers):
+ *
+ *   alloc bucket   cached objects, reusable now; smr_pool_alloc pops here
+ *   free bucket    objects freed by this thread, still PENDING (untagged)
+ *
+ * smr_pool_free pushes onto the free bucket only, never onto the alloc
+ * bucket (UMA does the same for SMR zones).  A full free bucket, or one
+ * holding objects for more than a tick (1 ms, checked at the owner's next
+ * slow path or within POOL_AGE_CALLS calls), is TAGGED with one
+ * smr_advance and appended to the pool's FIFO under p_lock:
+ *
+ *     frees --> [free bucket] --tag=smr_advance()--> FIFO: [t1][t2][t3]...
+ *                                                          |
+ *     alloc <-- [alloc bucket] <-- smr_poll(t1, false) ----+  (else: slabs)
+ *
+ * An alloc that finds its bucket empty looks at the FIFO head's tag through
+ * an atomic hint (no lock on a miss), and takes the head only if
+ * smr_poll(tag, false) says every section that could have seen its objects
+ * has ended; the dtor runs on the objects then, and they are reused.
+ * Otherwise it takes a cached full bucket, or fresh objects from the slabs.
+ * Alloc never waits for readers, so it is legal inside a read section.
+ *
+ * Why reuse is safe: the caller unlinks an object (no new reader can find
+ * it), then frees it.  The tag is taken after the free, so by the smr(9)
+ * contract every section still able to hold the object published a
+ * sequence below the tag, and smr_poll(tag) is true only once all of those
+ * have exited.  Tags in the FIFO are not strictly sorted (advances race
+ * with appends); a head is popped only if its own tag is at or below a
+ * goal that a poll has just reported reached, so sorting is an efficiency
+ * matter, never a safety one.  Buckets handed over by other threads (exit,
+ * fork) are tagged by the next thread that touches the pool, after it has
+ * taken them under p_lock: a later tag is always conservative.
+ *
+ * The bound (SPEC §2): pending = objects in free buckets + untagged +
+ * queued.  Free buckets hold at most bucket_max objects each; the shared
+ * part is held at pending_cap: a free that finds it above the cap first
+ * reclaims expired heads, and then, if the caller is outside every read
+ * section (smr_entered_any), waits for the head's tag (smr_wait) and moves
+ * it to the cached list.  Inside a section the free may exceed the cap but
+ * never blocks.  So pending <= live threads x bucket_max + pending_cap
+ * whenever frees happen outside sections.
+ *
+ * Bucket size adapts as in UMA: it starts at 16 (or bucket_max if less),
+ * grows when refills from the FIFO/slabs come often or p_lock is
+ * contended, and shrinks when refills are rare and in smr_pool_reclaim.
+ *
+ * With smr == NULL the pool is a plain object cache: frees go LIFO into the
+ * alloc bucket (spilling into the free bucket), the dtor runs at free, and
+ * reuse is immediate.
+ *
+ * Per-object states (kept in a byte per object in SMR_DEBUG builds):
+ *   CACHED (slab layer, cached lists, alloc buckets) -> alloc -> INUSE
+ *   INUSE -> free -> PENDING (free bucket, untagged, FIFO) -> grace -> dtor
+ *   -> CACHED.  Debug builds abort on double and foreign frees, fill cached
+ *   objects with POOL_POISON (pools without init) and check it on reuse;
+ *   ASan/Valgrind builds poison cached objects (not pending ones: readers
+ *   may legally read those).
+ *
+ * Locks: pool__glock (registry, thread exit, destroy, fork) before p_lock.
+ * No pool lock is ever held across a call into smr.h or a user hook.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "smr.h"
+#include "os_mem.h"
+
+/* ---- sanitizers and Valgrind ------------------------------------------ */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_ASAN 1
+#endif
+#endif
+#ifndef POOL_ASAN
+#define POOL_ASAN 0
+#endif
+#if POOL_ASAN
+#include <sanitizer/asan_interface.h>
+#define pool_asan_poison(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define pool_asan_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define pool_asan_poison(p, n)   ((void)(p), (void)(n))
+#define pool_asan_unpoison(p, n) ((void)(p), (void)(n))
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define POOL_VALGRIND 1
+#endif
+#endif
+#ifndef POOL_VALGRIND
+#define POOL_VALGRIND 0
+#endif
+
+/* ---- atomics with the order in the name (STYLE.md 5) ------------------ */
+#define atomic_load_rlx(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
+#define atomic_load_acq(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define atomic_store_rlx(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define atomic_store_rel(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define atomic_xchg_acq_rel(p, v)                                           \
+    __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- tunables ---------------------------------------------------------- */
+
+#define POOL_MAGIC        0x504f4f4cu /* "POOL" */
+#define POOL_MAGIC_DEAD   0x64656164u
+#define SLAB_MAGIC        0x534c4142u /* "SLAB" */
+
+#define POOL_SLAB_SIZE    ((size_t)64 * 1024) /* default slab */
+#define POOL_SLAB_MINOBJS 8                   /* objects per slab, at least */
+#define POOL_SLAB_LIMIT   (((size_t)1 << 30) << (sizeof(size_t) > 4 ? 10 : 0)) /* larger: ENOMEM */
+#define POOL_MIN_ALIGN    ((size_t)16)
+#define POOL_BUCKET_DEF   128u                /* default bucket_max */
+#define POOL_BUCKET_START 16u                 /* initial bucket size */
+#define POOL_BUCKET_LIMIT 4096u               /* bucket_max above: EINVAL */
+#define POOL_CAP_DEF      ((size_t)4096)      /* default pending_cap */
+#define POOL_TICK_NS      1000000ull          /* age of a partial bucket */
+#define POOL_AGE_CALLS    256u                /* fast calls between checks */
+#define POOL_WINDOW_NS    (10 * POOL_TICK_NS) /* bucket-size adaptation */
+#define POOL_GROW_REFILLS 16u                 /* refills/window that grow */
+#define POOL_POISON       0x6b                /* debug fill of cached objs */
+
+/* Debug object states (one byte per object in the slab header). */
+enum { POOL_ST_CACHED = 1, POOL_ST_INUSE = 2, POOL_ST_PENDING = 3 };
+
+/* ---- structures -------------------------------------------------------- */
+
+/*
+ * A bucket: capacity p_bucket_max, filled up to the current bucket size.
+ * b_cnt is owner-written; smr_pool_stats reads it relaxed from any thread
+ * (bucket structs are freed only at pool destroy, so a stale pointer read
+ * there is still a bucket).
+ */
+struct pool_bucket {
+    struct pool_bucket *b_next;  /* FIFO, cached, untagged or empty list */
+    smr_seq_t b_seq;             /* the tag (queued buckets) */
+    uint32_t b_cnt;
+    uint32_t b_pad;
+    void *b_obj[];
+};
+
+/* Slab header: at the start of every slab, found by masking. */
+struct pool_slab {
+    uint32_t s_magic;
+    uint32_t s_nobjs;
+    struct smr_pool *s_pool;
+    struct pool_slab *s_next, *s_prev;     /* p_slabs: every slab */
+    struct pool_slab *s_pnext, *s_pprev;   /* p_partial: s_nfree > 0 */
+    char *s_base;                          /* first object */
+    uint32_t s_nfree;                      /* objects in the slab layer */
+    uint32_t s_partial;                    /* on p_partial */
+    uint64_t *s_map;                       /* bit set: in the slab layer */
+    uint8_t *s_state;                      /* SMR_DEBUG: POOL_ST_* */
+};
+
+/* Per-thread, per-pool cache.  Owner-written except under p_lock at thread
+ * exit, destroy and fork (when the owner is gone or misusing the pool). */
+struct pool_cache {
+    struct pool_bucket *pc_alloc __attribute__((aligned(SMR__CACHE_LINE)));   /* cached objects */
+    struct pool_bucket *pc_free;    /* pending objects (NULL pool: cached) */
+    uint32_t pc_bsize;              /* bucket size, copied on slow paths */
+    uint32_t pc_age_cd;             /* fast calls until the next age check */
+    uint64_t pc_free_t0;            /* ns: first object into pc_free */
+    uint64_t pc_allocs;             /* counters: owner stores relaxed, */
+    uint64_t pc_frees;              /* smr_pool_stats sums them relaxed */
+    struct smr_pool *pc_pool;
+    struct pool_cache *pc_next, *pc_prev;   /* p_caches, under p_lock */
+};
+
+struct smr_pool {
+    /* Read-mostly: written at create/destroy only. */
+    uint32_t p_magic;
+    uint32_t p_idx;                 /* index into every thread's table */
+    uint64_t p_id;                  /* never reused: keys that table */
+    smr_t p_smr;
+    size_t p_size, p_stride, p_align;
+    size_t p_slab_size, p_slab_off;
+    uint32_t p_slab_nobjs;
+    uint32_t p_bucket_max, p_bucket_min;
+    bool p_poison;                  /* SMR_DEBUG fill (no init hook) */
+    bool p_vg;                      /* running under Valgrind */
+    bool p_work_out;                /* per-object work at alloc (ctor, aids) */
+    bool p_work_in;                 /* per-object work when cached (dtor, aids) */
+    size_t p_cap;
+    void (*p_init)(void *, void *);
+    void (*p_fini)(void *, void *);
+    void (*p_ctor)(void *, void *);
+    void (*p_dtor)(void *, void *);
+    void *p_arg;
+    char p_name[48];
+
+    /* Hints read without p_lock, written under it. */
+    smr_seq_t p_head_seq __attribute__((aligned(SMR__CACHE_LINE)));
+    uint32_t p_bsize;               /* current bucket size */
+    uint32_t p_nuntagged;           /* buckets waiting for a tag */
+    size_t p_queued;                /* objects in the FIFO */
+
+    /* Under p_lock. */
+    pthread_mutex_t p_lock __attribute__((aligned(SMR__CACHE_LINE)));
+    struct pool_bucket *p_fifo_head, *p_fifo_tail;
+    struct pool_bucket *p_untagged;  /* pending, handed over, no tag yet */
+    struct pool_bucket *p_full;      /* cached full buckets */
+    struct pool_bucket *p_empty;     /* empty bucket structs */
+    size_t p_untagged_objs, p_full_objs, p_slab_free;
+    struct pool_slab *p_slabs, *p_partial;
+    size_t p_nslabs, p_total;
+    struct pool_cache *p_caches;
+    uint64_t p_allocs_dead, p_frees_dead;   /* from caches that are gone */
+    uint64_t p_buckets_queued, p_buckets_reused, p_sync_reclaims;
+    size_t p_pending_peak;
+    uint64_t p_win_t0;
+    uint32_t p_win_n;
+};
+
+/* The thread's table of caches, indexed by p_idx, keyed by p_id. */
+struct pool_tent {
+    uint64_t id;
+    struct pool_cache *pc;
+};
+struct pool_tls {
+    uint32_t cap;
+    uint32_t pad;
+    struct pool_tent ent[];
+};
+
+static struct pool_tls pool__empty_tls;   /* cap 0: every lookup misses */
+/* One initial-exec pointer, never NULL (as smr__self in src/smr.c). */
+static __thread struct pool_tls *pool__self
+    __attribute__((tls_model("initial-exec"))) = &pool__empty_tls;
+
+/* ---- registry ------------------------------------------------------------ */
+
+static pthread_mutex_t pool__glock = PTHREAD_MUTEX_INITIALIZER;
+static struct smr_pool **pool__pools;   /* by p_idx; NULL: free index */
+static uint32_t pool__npools;
+static uint64_t pool__next_id = 1;      /* never reused */
+static pthread_key_t pool__key;
+static pthread_once_t pool__once = PTHREAD_ONCE_INIT;
+static int pool__once_err;
+
+static void pool_thread_exit(void *arg);
+static void pool_atfork_prepare(void);
+static void pool_atfork_parent(void);
+static void pool_atfork_child(void);
+
+static void
+pool_init_once(void)
+{
+    pool__once_err = pthread_key_create(&pool__key, pool_thread_exit);
+    if (pool__once_err == 0)
+        pool__once_err = pthread_atfork(pool_atfork_prepare,
+            pool_atfork_parent, pool_atfork_child);
+}
+
+/* ---- diagnostics --------------------------------------------------------- */
+
+__attribute__((noreturn, cold, format(printf, 2, 3)))
+static void
+pool_die(const struct smr_pool *pool, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (pool != NULL && pool->p_magic == POOL_MAGIC)
+        fprintf(stderr, "libsmr: pool \"%s\": misuse: %s\n", pool->p_name,
+            msg);
+    else
+        fprintf(stderr, "libsmr: pool: misuse: %s\n", msg);
+    abort();
+}
+
+__attribute__((cold, unused, format(printf, 2, 3)))
+static void
+pool_warn(const struct smr_pool *pool, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "libsmr: pool \"%s\": warning: %s\n", pool->p_name, msg);
+}
+
+/* Slow-path sanity check (SPEC §4): stray pointers are reported. */
+static void
+pool_check(const struct smr_pool *pool, const char *what)
+{
+    if (pool == NULL)
+        pool_die(NULL, "%s: NULL pool", what);
+    if (pool->p_magic != POOL_MAGIC)
+        pool_die(NULL, "%s: %p is not a live libsmr pool (magic %#x%s)",
+            what, (const void *)pool, pool->p_magic,
+            pool->p_magic == POOL_MAGIC_DEAD ? ": destroyed" : "");
+}
+
+static uint64_t
+pool_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- slab geometry --------------------------------------------------------- */
+
+static size_t
+pool_slab_hdr(uint32_t nobjs)
+{
+    size_t h = sizeof(struct pool_slab) + (nobjs + 63) / 64 * 8;
+
+#if SMR_CONFIG_DEBUG
+    h += nobjs;
+#endif
+    return h;
+}
+
+static inline struct pool_slab *
+pool_slab_of(const struct smr_pool *pool, const void *obj)
+{
+    return (struct pool_slab *)((uintptr_t)obj &
+        ~(uintptr_t)(pool->p_slab_size - 1));
+}
+
+static inline uint32_t
+pool_obj_index(const struct smr_pool *pool, const struct pool_slab *s,
+    const void *obj)
+{
+    return (uint32_t)(((const char *)obj - s->s_base) / pool->p_stride);
+}
+
+/* ---- per-object transitions -------------------------------------------- */
+
+#if SMR_CONFIG_DEBUG
+/* The object's state byte, after checking obj really is one of ours. */
+static uint8_t *
+pool_dbg_state(struct smr_pool *pool, const void *obj, const char *what)
+{
+    struct pool_slab *s = pool_slab_of(pool, obj);
+    size_t off;
+
+    if (s->s_magic != SLAB_MAGIC)
+        pool_die(pool, "%s of foreign pointer %p (not from any pool slab)",
+            what, obj);
+    if (s->s_pool != pool)
+        pool_die(pool, "%s of foreign pointer %p (it belongs to pool "
+            "\"%s\")", what, obj, s->s_pool != NULL &&
+            s->s_pool->p_magic == POOL_MAGIC ? s->s_pool->p_name : "?");
+    off = (size_t)((const char *)obj - s->s_base);
+    if ((const char *)obj < s->s_base || off % pool->p_stride != 0 ||
+        off / pool->p_stride >= s->s_nobjs)
+        pool_die(pool, "%s of foreign pointer %p (not the start of an "
+            "object)", what, obj);
+    return &s->s_state[off / pool->p_stride];
+}
+
+/* Move obj from state `from` to `to`; misuse if it was elsewhere.
+ * acq_rel exchange: partner is the previous transition's exchange (the
+ * state byte is the debug record of who owns the object). */
+static void
+pool_dbg_move(struct smr_pool *pool, void *obj, uint8_t from, uint8_t to,
+    const char *what)
+{
+    uint8_t *st = pool_dbg_state(pool, obj, what);
+    uint8_t old = atomic_xchg_acq_rel(st, to);
+
+    if (old == from)
+        return;
+    atomic_store_rlx(st, old);   /* no partner: we abort next */
+    if (to == POOL_ST_PENDING || (to == POOL_ST_CACHED && from ==
+        POOL_ST_INUSE))
+        pool_die(pool, "double free of %p (object is %s)", obj,
+            old == POOL_ST_PENDING ? "already freed, pending" :
+            old == POOL_ST_CACHED ? "already freed, cached" : "corrupt");
+    pool_die(pool, "%s: object %p in state %u, expected %u (pool "
+        "corrupted)", what, obj, old, from);
+}
+
+/* Write after free: the poison pattern must be intact at reuse. */
+static void
+pool_dbg_check_poison(struct smr_pool *pool, void *obj)
+{
+    const unsigned char *p = obj;
+
+    for (size_t i = 0; i < pool->p_stride; i++)
+        if (p[i] != POOL_POISON)
+            pool_die(pool, "write after free: object %p modified at "
+                "offset %zu while cached (%#x, expected %#x)", obj, i,
+                p[i], POOL_POISON);
+}
+#endif
+
+/* obj became CACHED (after the dtor): poison it for the debug aids. */
+static inline void
+pool_obj_cached(struct smr_pool *pool, void *obj)
+{
+#if SMR_CONFIG_DEBUG
+    if (pool->p_poison)
+        memset(obj, POOL_POISON, pool->p_stride);
+#endif
+    pool_asan_poison(obj, pool->p_stride);
+#if POOL_VALGRIND
+    if (unlikely(pool->p_vg))
+        VALGRIND_MAKE_MEM_NOACCESS(obj, pool->p_stride);
+#endif
+}
+
+/* obj leaves the cache (alloc): check, unpoison, ctor. */
+static __attribute__((noinline)) void
+pool_obj_out_work(struct smr_pool *pool, void *obj)
+{
+    pool_asan_unpoison(obj, pool->p_stride);
+#if POOL_VALGRIND
+    if (unlikely(pool->p_vg))
+        VALGRIND_MAKE_MEM_DEFINED(obj, pool->p_stride);
+#endif
+#if SMR_CONFIG_DEBUG
+    pool_dbg_move(pool, obj, POOL_ST_CACHED, POOL_ST_INUSE, "alloc");
+    if (pool->p_poison)
+        pool_dbg_check_poison(pool, obj);
+#endif
+#if POOL_VALGRIND
+    /* Without an init hook the contents are garbage to the user. */
+    if (unlikely(pool->p_vg) && pool->p_init == NULL)
+        VALGRIND_MAKE_MEM_UNDEFINED(obj, pool->p_stride);
+#endif
+    if (pool->p_ctor != NULL)
+        pool->p_ctor(obj, pool->p_arg);
+}
+
+static inline void
+pool_obj_out(struct smr_pool *pool, void *obj)
+{
+    if (unlikely(pool->p_work_out))
+        pool_obj_out_work(pool, obj);
+}
+
+/* obj is handed to smr_pool_free. */
+static inline void
+pool_obj_in(struct smr_pool *pool, void *obj)
+{
+#if SMR_CONFIG_DEBUG
+    pool_dbg_move(pool, obj, POOL_ST_INUSE, POOL_ST_PENDING, "free");
+#else
+    (void)pool;
+    (void)obj;
+#endif
+}
+
+/* A pending object's grace period has passed: dtor, then cached. */
+static void
+pool_obj_expire(struct smr_pool *pool, void *obj)
+{
+#if SMR_CONFIG_DEBUG
+    pool_dbg_move(pool, obj, POOL_ST_PENDING, POOL_ST_CACHED, "reclaim");
+#endif
+    if (pool->p_dtor != NULL)
+        pool->p_dtor(obj, pool->p_arg);
+    pool_obj_cached(pool, obj);
+}
+
+static void
+pool_bucket_expire(struct smr_pool *pool, struct pool_bucket *b)
+{
+    if (!pool->p_work_in)
+        return;             /* no dtor, no debug aids: nothing to touch */
+    for (uint32_t i = 0; i < b->b_cnt; i++)
+        pool_obj_expire(pool, b->b_obj[i]);
+}
+
+/* ---- buckets ------------------------------------------------------------- */
+
+static struct pool_bucket *
+pool_bucket_new(struct smr_pool *pool)
+{
+    struct pool_bucket *b;
+    size_t sz = sizeof(*b) + pool->p_bucket_max * sizeof(void *);
+
+    /* Whole cache lines: one thread's b_cnt never shares a line with
+     * another thread's bucket (false sharing on every alloc/free). */
+    sz = (sz + SMR__CACHE_LINE - 1) & ~(size_t)(SMR__CACHE_LINE - 1);
+    if (posix_memalign((void **)&b, SMR__CACHE_LINE, sz) != 0)
+        b = NULL;
+    if (b != NULL) {
+        b->b_next = NULL;
+        b->b_seq = SMR_SEQ_INVALID;
+        b->b_cnt = 0;
+    }
+    return b;
+}
+
+static inline void
+pool_push(struct pool_bucket **list, struct pool_bucket *b)
+{
+    b->b_next = *list;
+    *list = b;
+}
+
+static inline struct pool_bucket *
+pool_pop(struct pool_bucket **list)
+{
+    struct pool_bucket *b = *list;
+
+    if (b != NULL)
+        *list = b->b_next;
+    return b;
+}
+
+static void
+pool_free_list(struct pool_bucket *b)
+{
+    while (b != NULL) {
+        struct pool_bucket *n = b->b_next;
+        free(b);
+        b = n;
+    }
+}
+
+/* Take p_lock; true if it was contended (UMA grows buckets then). */
+static bool
+pool_lock(struct smr_pool *pool)
+{
+    if (pthread_mutex_trylock(&pool->p_lock) == 0)
+        return false;
+    pthread_mutex_lock(&pool->p_lock);
+    return true;
+}
+
+static void
+pool_unlock(struct smr_pool *pool)
+{
+    pthread_mutex_unlock(&pool->p_lock);
+}
+
+/* Bucket size: p_lock held.  Relaxed stores: p_bsize is a hint each
+ * thread copies on its slow paths; no partner. */
+static void
+pool_bsize_grow(struct smr_pool *pool)
+{
+    uint32_t b = atomic_load_rlx(&pool->p_bsize);
+
+    if (b < pool->p_bucket_max)
+        atomic_store_rlx(&pool->p_bsize,
+            b * 2 < pool->p_bucket_max ? b * 2 : pool->p_bucket_max);
+}
+
+static void
+pool_bsize_shrink(struct smr_pool *pool)
+{
+    uint32_t b = atomic_load_rlx(&pool->p_bsize);
+
+    if (b > pool->p_bucket_min)
+        atomic_store_rlx(&pool->p_bsize,
+            b / 2 > pool->p_bucket_min ? b / 2 : pool->p_bucket_min);
+}
+
+/*
+ * A refill happened (p_lock held): adapt the bucket size to the refill
+ * rate.  Many refills in one window (or a contended lock) grow it; at most
+ * one refill per window on average (an idle pool) shrinks it.
+ */
+static void
+pool_adapt(struct smr_pool *pool, bool contended, uint64_t now)
+{
+    uint64_t el = now - pool->p_win_t0;
+
+    if (contended)
+        pool_bsize_grow(pool);
+    pool->p_win_n++;
+    if (el >= POOL_WINDOW_NS) {
+        if (pool->p_win_n >= POOL_GROW_REFILLS && el < 2 * POOL_WINDOW_NS)
+            pool_bsize_grow(pool);
+        else if (pool->p_win_n * POOL_WINDOW_NS <= el)
+            pool_bsize_shrink(pool);
+        pool->p_win_t0 = now;
+        pool->p_win_n = 0;
+    }
+}
+
+static void
+pool_peak_locked(struct smr_pool *pool, size_t pending)
+{
+    if (pending > pool->p_pending_peak)
+        pool->p_pending_peak = pending;
+}
+
+/* ---- slabs --------------------------------------------------------------- */
+
+static void
+pool_partial_add(struct smr_pool *pool, struct pool_slab *s)
+{
+    s->s_partial = 1;
+    s->s_pprev = NULL;
+    s->s_pnext = pool->p_partial;
+    if (pool->p_partial != NULL)
+        pool->p_partial->s_pprev = s;
+    pool->p_partial = s;
+}
+
+static void
+pool_partial_del(struct smr_pool *pool, struct pool_slab *s)
+{
+    if (s->s_pprev != NULL)
+        s->s_pprev->s_pnext = s->s_pnext;
+    else
+        pool->p_partial = s->s_pnext;
+    if (s->s_pnext != NULL)
+        s->s_pnext->s_pprev = s->s_pprev;
+    s->s_partial = 0;
+}
+
+/* Map and carve a slab (no lock held: init is a user hook). */
+static struct pool_slab *
+pool_slab_new(struct smr_pool *pool)
+{
+    struct pool_slab *s;
+    uint32_t n = pool->p_slab_nobjs;
+    char *mem;
+
+    mem = smr__os_map_aligned(pool->p_slab_size, pool->p_slab_size);
+    if (mem == NULL)
+        return NULL;
+    s = (struct pool_slab *)mem;
+    s->s_magic = SLAB_MAGIC;
+    s->s_nobjs = n;
+    s->s_pool = pool;
+    s->s_base = mem + pool->p_slab_off;
+    s->s_map = (uint64_t *)(s + 1);
+    s->s_state = (uint8_t *)(s->s_map + (n + 63) / 64);
+    for (uint32_t i = 0; i < n; i++) {
+        void *obj = s->s_base + (size_t)i * pool->p_stride;
+
+        if (pool->p_init != NULL)
+            pool->p_init(obj, pool->p_arg);
+#if SMR_CONFIG_DEBUG
+        s->s_state[i] = POOL_ST_CACHED;
+#endif
+        pool_obj_cached(pool, obj);
+        s->s_map[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    s->s_nfree = n;
+    return s;
+}
+
+/* Insert a carved slab; p_lock held. */
+static void
+pool_slab_insert(struct smr_pool *pool, struct pool_slab *s)
+{
+    s->s_prev = NULL;
+    s->s_next = pool->p_slabs;
+    if (pool->p_slabs != NULL)
+        pool->p_slabs->s_prev = s;
+    pool->p_slabs = s;
+    pool->p_nslabs++;
+    pool->p_total += s->s_nobjs;
+    pool->p_slab_free += s->s_nfree;
+    pool_partial_add(pool, s);
+}
+
+/* Unlink a slab (p_lock held); the caller releases it. */
+static void
+pool_slab_unlink(struct smr_pool *pool, struct pool_slab *s)
+{
+    if (s->s_partial)
+        pool_partial_del(pool, s);
+    if (s->s_prev != NULL)
+        s->s_prev->s_next = s->s_next;
+    else
+        pool->p_slabs = s->s_next;
+    if (s->s_next != NULL)
+        s->s_next->s_prev = s->s_prev;
+    pool->p_nslabs--;
+    pool->p_total -= s->s_nobjs;
+    pool->p_slab_free -= s->s_nfree;
+}
+
+/* fini every object and give the memory back (no lock held). */
+static void
+pool_slab_release(struct smr_pool *pool, struct pool_slab *s)
+{
+    for (uint32_t i = 0; i < s->s_nobjs; i++) {
+        void *obj = s->s_base + (size_t)i * pool->p_stride;
+
+        pool_asan_unpoison(obj, pool->p_stride);
+#if POOL_VALGRIND
+        if (unlikely(pool->p_vg))
+            VALGRIND_MAKE_MEM_DEFINED(obj, pool->p_stride);
+#endif
+        if (pool->p_fini != NULL)
+            pool->p_fini(obj, pool->p_arg);
+    }
+    s->s_magic = 0;
+    smr__os_unmap(s, pool->p_slab_size);
+}
+
+/* Take up to want cached objects from the slab layer; p_lock held. */
+static uint32_t
+pool_slab_take(struct smr_pool *pool, void **out, uint32_t want)
+{
+    struct pool_slab *s;
+    uint32_t n = 0;
+
+    /* Shrinking (over half the carved objects free, as after a burst):
+     * look at every partial slab; otherwise a bounded look keeps refills
+     * O(1). */
+    uint32_t look = pool->p_slab_free > pool->p_total / 2 ? UINT32_MAX : 16;
+
+    while (n < want && (s = pool->p_partial) != NULL) {
+        uint32_t nw = (s->s_nobjs + 63) / 64, seen = 0;
+
+        /*
+         * Fullest partial slab first: live objects pack into few slabs, so
+         * the rest can empty and go back to the OS after a burst.
+         */
+        for (struct pool_slab *q = s->s_pnext; q != NULL && ++seen < look;
+            q = q->s_pnext)
+            if (q->s_nfree < s->s_nfree)
+                s = q;
+
+        for (uint32_t w = 0; w < nw && n < want; w++) {
+            uint64_t m = s->s_map[w];
+
+            while (m != 0 && n < want) {
+                uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(m);
+                m &= m - 1;
+                out[n++] = s->s_base + (size_t)i * pool->p_stride;
+                s->s_nfree--;
+                pool->p_slab_free--;
+            }
+            s->s_map[w] = m;
+        }
+        if (s->s_nfree == 0)
+            pool_partial_del(pool, s);
+    }
+    return n;
+}
+
+/* Return a cached object to the slab layer; p_lock held. */
+static void
+pool_slab_put(struct smr_pool *pool, void *obj)
+{
+    struct pool_slab *s = pool_slab_of(pool, obj);
+    uint32_t i = pool_obj_index(pool, s, obj);
+
+    s->s_map[i / 64] |= (uint64_t)1 << (i % 64);
+    s->s_nfree++;
+    pool->p_slab_free++;
+    if (!s->s_partial)
+        pool_partial_add(pool, s);
+}
+
+static void
+pool_slab_put_bucket(struct smr_pool *pool, struct pool_bucket *b)
+{
+    for (uint32_t i = 0; i < b->b_cnt; i++)
+        pool_slab_put(pool, b->b_obj[i]);
+    atomic_store_rlx(&b->b_cnt, 0);   /* no partner: stats only */
+}
+
+/* ---- the FIFO ------------------------------------------------------------ */
+
+/* Append a tagged bucket; p_lock held. */
+static void
+pool_fifo_append(struct smr_pool *pool, struct pool_bucket *b)
+{
+    b->b_next = NULL;
+    if (pool->p_fifo_tail != NULL)
+        pool->p_fifo_tail->b_next = b;
+    else {
+        pool->p_fifo_head = b;
+        /* Hint only (no partner): readers take p_lock and re-check the
+         * head before they use it. */
+        atomic_store_rlx(&pool->p_head_seq, b->b_seq);
+    }
+    pool->p_fifo_tail = b;
+    atomic_store_rlx(&pool->p_queued, pool->p_queued + b->b_cnt);
+    pool->p_buckets_queued++;
+    pool_peak_locked(pool, pool->p_queued + pool->p_untagged_objs);
+}
+
+/*
+ * Pop the head if its tag is at or below seq, a goal a poll has just
+ * reported reached (p_lock held).  The tag comparison, not the FIFO order,
+ * is what makes reuse safe.
+ */
+static struct pool_bucket *
+pool_fifo_pop(struct smr_pool *pool, smr_seq_t seq)
+{
+    struct pool_bucket *b = pool->p_fifo_head;
+
+    if (b == NULL || (b->b_seq != seq && !SMR_SEQ_LEQ(b->b_seq, seq)))
+        return NULL;
+    pool->p_fifo_head = b->b_next;
+    if (pool->p_fifo_head == NULL)
+        pool->p_fifo_tail = NULL;
+    /* Hint only, see pool_fifo_append. */
+    atomic_store_rlx(&pool->p_head_seq, pool->p_fifo_head != NULL ?
+        pool->p_fifo_head->b_seq : (smr_seq_t)SMR_SEQ_INVALID);
+    atomic_store_rlx(&pool->p_queued, pool->p_queued - b->b_cnt);
+    pool->p_buckets_reused++;
+    b->b_next = NULL;
+    return b;
+}
+
+/*
+ * Take the FIFO head if its grace period has passed (wait: block for it,
+ * outside every section only).  Returns the bucket, its dtor already run,
+ * or NULL.  *raced: the head moved under us (someone else took it).
+ */
+static struct pool_bucket *
+pool_fifo_take(struct smr_pool *pool, bool wait, bool *raced)
+{
+    struct pool_bucket *b;
+    smr_seq_t seq;
+
+    *raced = false;
+    /* Hint only (no partner): a miss costs no lock. */
+    seq = atomic_load_rlx(&pool->p_head_seq);
+    if (seq == SMR_SEQ_INVALID)
+        return NULL;
+    if (!smr_poll(pool->p_smr, seq, false)) {
+        if (!wait || !smr_wait(pool->p_smr, seq))
+            return NULL;
+    } else {
+        wait = false;
+    }
+    pool_lock(pool);
+    b = pool_fifo_pop(pool, seq);
+    if (b != NULL && wait)
+        pool->p_sync_reclaims++;
+    pool_unlock(pool);
+    if (b == NULL) {
+        *raced = true;
+        return NULL;
+    }
+    /* smr_poll/smr_wait returned true with an acquire fence: every
+     * section's loads of these objects happen before the dtor and reuse. */
+    pool_bucket_expire(pool, b);
+    return b;
+}
+
+/* Tag the buckets other threads handed over (thread exit, fork). */
+static void
+pool_tag_untagged(struct smr_pool *pool)
+{
+    struct pool_bucket *list, *b;
+    smr_seq_t seq;
+    size_t n;
+
+    /* Hint only (no partner): the list is re-read under p_lock. */
+    if (pool->p_smr == NULL || atomic_load_rlx(&pool->p_nuntagged) == 0)
+        return;
+    pool_lock(pool);
+    list = pool->p_untagged;
+    pool->p_untagged = NULL;
+    n = pool->p_untagged_objs;
+    atomic_store_rlx(&pool->p_nuntagged, 0);
+    pool_unlock(pool);
+    if (list == NULL)
+        return;
+    /* After taking them: the frees happened before our lock, so the tag
+     * covers them (a later tag is always conservative). */
+    seq = smr_advance(pool->p_smr);
+    pool_lock(pool);
+    pool->p_untagged_objs -= n;
+    while ((b = pool_pop(&list)) != NULL) {
+        b->b_seq = seq;
+        pool_fifo_append(pool, b);
+    }
+    pool_unlock(pool);
+}
+
+/* Objects that can wait no longer: wait for them here, put them in the
+ * slab layer (free path out of memory; smr pools, outside sections). */
+static void
+pool_sync_to_slabs(struct smr_pool *pool, struct pool_bucket *b)
+{
+    if (smr_entered_any())
+        pool_die(pool, "out of memory for a free bucket inside a read "
+            "section (cannot queue, cannot wait)");
+    if (!smr_wait(pool->p_smr, smr_advance(pool->p_smr)))
+        pool_die(pool, "smr_wait failed in smr_pool_free");
+    pool_bucket_expire(pool, b);
+    pool_lock(pool);
+    pool->p_sync_reclaims++;
+    pool_slab_put_bucket(pool, b);
+    pool_unlock(pool);
+}
+
+/*
+ * Tag pc's free bucket and queue it; pc gets an empty one.  If no bucket
+ * struct can be had (out of memory): a full bucket (must) has its objects
+ * waited for synchronously instead, outside sections, and is reused; an
+ * aged partial one (!must) just stays where it is.
+ */
+static void
+pool_queue_free(struct smr_pool *pool, struct pool_cache *pc, bool must)
+{
+    struct pool_bucket *b = pc->pc_free, *nb;
+    bool contended;
+
+    /* One advance per bucket, after every free in it (program order; the
+     * advance's full fence orders the caller's unlinks before the clock
+     * moves: smr.h contract). */
+    b->b_seq = smr_advance(pool->p_smr);
+    contended = pool_lock(pool);
+    nb = pool_pop(&pool->p_empty);
+    if (nb == NULL) {
+        pool_unlock(pool);
+        nb = pool_bucket_new(pool);
+        if (nb == NULL) {
+            if (must)
+                pool_sync_to_slabs(pool, b);
+            return;
+        }
+        contended = pool_lock(pool) || contended;
+    }
+    if (contended)
+        pool_bsize_grow(pool);
+    /* Swap under p_lock, so smr_pool_stats never counts b twice.  Relaxed
+     * store, no partner: stats reads pc_free relaxed. */
+    atomic_store_rlx(&pc->pc_free, nb);
+    pool_fifo_append(pool, b);
+    pool_unlock(pool);
+}
+
+/* Queue the caller's free bucket if it is older than a tick. */
+static void
+pool_age_check(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
+{
+    if (pc->pc_free->b_cnt == 0)
+        return;
+    if (now == 0)
+        now = pool_now();
+    if (now - pc->pc_free_t0 >= POOL_TICK_NS)
+        pool_queue_free(pool, pc, false);
+}
+
+/*
+ * Keep the shared pending part at the cap (SPEC §2): reclaim expired
+ * heads; past that, outside every section, wait for the head.
+ */
+static void
+pool_enforce_cap(struct smr_pool *pool)
+{
+    struct pool_bucket *b;
+    bool raced, drain = false;
+
+    /* Hint (no partner): the FIFO is re-checked under p_lock.  Once over
+     * the cap, every head that has expired is moved, not just enough to
+     * get under it: after a stalled reader leaves, the queue drains at
+     * once rather than one bucket per refill. */
+    while (atomic_load_rlx(&pool->p_queued) > (drain ? 0 : pool->p_cap)) {
+        b = pool_fifo_take(pool, false, &raced);
+        if (b == NULL && !raced) {
+            if (drain || smr_entered_any())
+                return;          /* inside a section: never block */
+            b = pool_fifo_take(pool, true, &raced);
+            if (b == NULL && !raced)
+                return;
+        }
+        if (b != NULL) {
+            drain = true;
+            pool_lock(pool);
+            pool_push(&pool->p_full, b);
+            pool->p_full_objs += b->b_cnt;
+            pool_unlock(pool);
+        }
+    }
+}
+
+/* ---- the thread's cache ---------------------------------------------------- */
+
+/* The calling thread's table with room for idx.  NULL on ENOMEM. */
+static struct pool_tls *
+pool_tls_get(uint32_t idx)
+{
+    struct pool_tls *t = pool__self, *nt;
+    uint32_t ncap;
+
+    if (t != &pool__empty_tls && idx < t->cap)
+        return t;
+    if (pthread_once(&pool__once, pool_init_once) != 0 ||
+        pool__once_err != 0)
+        return NULL;
+    ncap = t->cap * 2 > idx + 1 ? t->cap * 2 : idx + 1;
+    if (ncap < 8)
+        ncap = 8;
+    nt = calloc(1, sizeof(*nt) + ncap * sizeof(struct pool_tent));
+    if (nt == NULL)
+        return NULL;
+    if (t != &pool__empty_tls)
+        memcpy(nt->ent, t->ent, t->cap * sizeof(struct pool_tent));
+    nt->cap = ncap;
+    if (pthread_setspecific(pool__key, nt) != 0) {
+        free(nt);
+        return NULL;
+    }
+    pool__self = nt;
+    if (t != &pool__empty_tls)
+        free(t);
+    return nt;
+}
+
+/* Create the calling thread's cache for pool.  NULL on ENOMEM. */
+static __attribute__((noinline)) struct pool_cache *
+pool_cache_slow(struct smr_pool *pool)
+{
+    struct pool_cache *pc;
+    struct pool_tls *t;
+
+    pool_check(pool, "smr_pool_alloc/smr_pool_free");
+    t = pool_tls_get(pool->p_idx);
+    if (t == NULL)
+        return NULL;
+    /* Own cache lines, as the buckets (written on every alloc/free). */
+    if (posix_memalign((void **)&pc, SMR__CACHE_LINE, sizeof(*pc)) != 0)
+        return NULL;
+    memset(pc, 0, sizeof(*pc));
+    pc->pc_alloc = pool_bucket_new(pool);
+    pc->pc_free = pool_bucket_new(pool);
+    if (pc->pc_alloc == NULL || pc->pc_free == NULL) {
+        free(pc->pc_alloc);
+        free(pc->pc_free);
+        free(pc);
+        return NULL;
+    }
+    pc->pc_pool = pool;
+    pc->pc_bsize = atomic_load_rlx(&pool->p_bsize);
+    pc->pc_age_cd = POOL_AGE_CALLS;
+    pool_lock(pool);
+    pc->pc_prev = NULL;
+    pc->pc_next = pool->p_caches;
+    if (pool->p_caches != NULL)
+        pool->p_caches->pc_prev = pc;
+    pool->p_caches = pc;
+    pool_unlock(pool);
+    /* A stale entry at this index belonged to a destroyed pool, which
+     * freed its cache: overwrite it. */
+    t->ent[pool->p_idx].pc = pc;
+    t->ent[pool->p_idx].id = pool->p_id;
+    return pc;
+}
+
+static inline struct pool_cache *
+pool_cache(struct smr_pool *pool)
+{
+    struct pool_tls *t = pool__self;
+    uint32_t i = pool->p_idx;
+
+    if (likely(i < t->cap && t->ent[i].id == pool->p_id))
+        return t->ent[i].pc;
+    return pool_cache_slow(pool);
+}
+
+/* The caller's cache if it has one, without creating it. */
+static struct pool_cache *
+pool_cache_peek(struct smr_pool *pool)
+{
+    struct pool_tls *t = pool__self;
+    uint32_t i = pool->p_idx;
+
+    if (i < t->cap && t->ent[i].id == pool->p_id)
+        return t->ent[i].pc;
+    return NULL;
+}
+
+static void
+pool_cache_unlink(struct smr_pool *pool, struct pool_cache *pc)
+{
+    if (pc->pc_prev != NULL)
+        pc->pc_prev->pc_next = pc->pc_next;
+    else
+        pool->p_caches = pc->pc_next;
+    if (pc->pc_next != NULL)
+        pc->pc_next->pc_prev = pc->pc_prev;
+}
+
+/*
+ * Hand a cache's buckets to the pool (thread exit, fork child, destroy);
+ * p_lock held.  Alloc-bucket objects are cached: back to the slab layer.
+ * Pending objects wait untagged for the next thread to tag them (no smr
+ * call under a pool lock).  Counters fold into the pool.
+ */
+static void
+pool_cache_drain_locked(struct smr_pool *pool, struct pool_cache *pc)
+{
+    pool->p_allocs_dead += pc->pc_allocs;
+    pool->p_frees_dead += pc->pc_frees;
+    pool_slab_put_bucket(pool, pc->pc_alloc);
+    pool_push(&pool->p_empty, pc->pc_alloc);
+    if (pool->p_smr == NULL || pc->pc_free->b_cnt == 0) {
+        pool_slab_put_bucket(pool, pc->pc_free);  /* NULL pool: cached */
+        pool_push(&pool->p_empty, pc->pc_free);
+    } else {
+        pool->p_untagged_objs += pc->pc_free->b_cnt;
+        pool_push(&pool->p_untagged, pc->pc_free);
+        atomic_store_rlx(&pool->p_nuntagged, pool->p_nuntagged + 1);
+    }
+    pc->pc_alloc = pc->pc_free = NULL;
+}
+
+/* pthread key destructor: hand back every live pool's buckets. */
+static void
+pool_thread_exit(void *arg)
+{
+    struct pool_tls *t = arg;
+
+    pthread_mutex_lock(&pool__glock);
+    for (uint32_t i = 0; i < t->cap; i++) {
+        struct smr_pool *pool;
+        struct pool_cache *pc = t->ent[i].pc;
+
+        if (t->ent[i].id == 0 || i >= pool__npools)
+            continue;
+        pool = pool__pools[i];
+        if (pool == NULL || pool->p_id != t->ent[i].id)
+            continue;         /* destroyed: it freed our cache already */
+        pool_lock(pool);
+        pool_cache_unlink(pool, pc);
+        pool_cache_drain_locked(pool, pc);
+        pool_unlock(pool);
+        free(pc);
+    }
+    pthread_mutex_unlock(&pool__glock);
+    if (pool__self == t)
+        pool__self = &pool__empty_tls;
+    free(t);
+}
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+SMR_API smr_pool_t
+smr_pool_create(const char *name, size_t size, size_t align, smr_t smr,
+    int flags)
+{
+    struct smr_pool_args a;
+
+    memset(&a, 0, sizeof(a));
+    a.size = size;
+    a.align = align;
+    a.smr = smr;
+    a.flags = flags;
+    return smr_pool_create_args(name, &a);
+}
+
+/* Slab geometry for stride/align: size, object offset, objects.  false if
+ * the objects are too large (ENOMEM). */
+static bool
+pool_geometry(size_t stride, size_t align, size_t *slab, size_t *off,
+    uint32_t *nobjs)
+{
+    size_t sz = POOL_SLAB_SIZE, page = smr__os_page_size();
+
+    if (sz < page)
+        sz = page;
+    for (; sz <= POOL_SLAB_LIMIT; sz *= 2) {
+        size_t n = sz / stride, o;
+
+        if (n > UINT32_MAX)
+            n = UINT32_MAX;
+        o = (pool_slab_hdr((uint32_t)n) + align - 1) & ~(align - 1);
+        if (o >= sz)
+            continue;
+        n = (sz - o) / stride;
+        if (n >= POOL_SLAB_MINOBJS) {
+            *slab = sz;
+            *off = o;
+            *nobjs = (uint32_t)n;
+            return true;
+        }
+    }
+    return false;
+}
+
+SMR_API smr_pool_t
+smr_pool_create_args(const char *name, const struct smr_pool_args *args)
+{
+    struct smr_pool *pool;
+    size_t align, stride, slab, off;
+    uint32_t nobjs, bmax, idx;
+
+    if (args == NULL || args->size == 0 || args->flags != 0 ||
+        (args->align & (args->align - 1)) != 0 ||
+        args->bucket_max > POOL_BUCKET_LIMIT) {
+        errno = EINVAL;
+        return NULL;
+    }
+    align = args->align < POOL_MIN_ALIGN ? POOL_MIN_ALIGN : args->align;
+    stride = args->size < sizeof(void *) ? sizeof(void *) : args->size;
+    if (stride > POOL_SLAB_LIMIT || align > POOL_SLAB_LIMIT) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    stride = (stride + align - 1) & ~(align - 1);
+    if (!pool_geometry(stride, align, &slab, &off, &nobjs)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (pthread_once(&pool__once, pool_init_once) != 0 ||
+        pool__once_err != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (posix_memalign((void **)&pool, SMR__CACHE_LINE, sizeof(*pool)) !=
+        0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(pool, 0, sizeof(*pool));
+    snprintf(pool->p_name, sizeof(pool->p_name), "%s",
+        name != NULL ? name : "pool");
+    pool->p_smr = args->smr;
+    pool->p_size = args->size;
+    pool->p_align = align;
+    pool->p_stride = stride;
+    pool->p_slab_size = slab;
+    pool->p_slab_off = off;
+    pool->p_slab_nobjs = nobjs;
+    bmax = args->bucket_max != 0 ? args->bucket_max : POOL_BUCKET_DEF;
+    pool->p_bucket_max = bmax;
+    pool->p_bucket_min = bmax < POOL_BUCKET_START ? bmax : POOL_BUCKET_START;
+    pool->p_bsize = pool->p_bucket_min;
+    pool->p_cap = args->pending_cap != 0 ? args->pending_cap :
+        (POOL_CAP_DEF > 4 * (size_t)bmax ? POOL_CAP_DEF : 4 * (size_t)bmax);
+    pool->p_init = args->init;
+    pool->p_fini = args->fini;
+    pool->p_ctor = args->ctor;
+    pool->p_dtor = args->dtor;
+    pool->p_arg = args->arg;
+    /* The debug fill would destroy what init set up (type-stable state). */
+    pool->p_poison = args->init == NULL;
+#if POOL_VALGRIND
+    pool->p_vg = RUNNING_ON_VALGRIND != 0;
+#endif
+    pool->p_work_out = pool->p_ctor != NULL || pool->p_vg ||
+        SMR_CONFIG_DEBUG || POOL_ASAN;
+    pool->p_work_in = pool->p_dtor != NULL || pool->p_vg ||
+        SMR_CONFIG_DEBUG || POOL_ASAN;
+    pool->p_head_seq = SMR_SEQ_INVALID;
+    pool->p_win_t0 = pool_now();
+    pthread_mutex_init(&pool->p_lock, NULL);
+    if (pool->p_smr != NULL)
+        smr__domain_hold(pool->p_smr);   /* checks the domain's magic */
+
+    pthread_mutex_lock(&pool__glock);
+    for (idx = 0; idx < pool__npools && pool__pools[idx] != NULL; idx++)
+        ;
+    if (idx == pool__npools) {
+        uint32_t n = pool__npools ? pool__npools * 2 : 16;
+        struct smr_pool **np = realloc(pool__pools, n * sizeof(*np));
+        if (np == NULL) {
+            pthread_mutex_unlock(&pool__glock);
+            if (pool->p_smr != NULL)
+                smr__domain_release(pool->p_smr);
+            pthread_mutex_destroy(&pool->p_lock);
+            free(pool);
+            errno = ENOMEM;
+            return NULL;
+        }
+        memset(np + pool__npools, 0, (n - pool__npools) * sizeof(*np));
+        pool__pools = np;
+        pool__npools = n;
+    }
+    pool->p_idx = idx;
+    pool->p_id = pool__next_id++;
+    pool->p_magic = POOL_MAGIC;
+    pool__pools[idx] = pool;
+    pthread_mutex_unlock(&pool__glock);
+    return pool;
+}
+
+SMR_API void
+smr_pool_destroy(smr_pool_t pool)
+{
+    struct pool_bucket *pend = NULL, *b, *rest = NULL;
+    struct pool_cache *pc;
+    struct pool_slab *s;
+    uint64_t allocs, frees;
+
+    if (pool == NULL)
+        return;
+    pool_check(pool, "smr_pool_destroy");
+    /* Unregister, and take every thread's buckets: a thread that exits
+     * later finds the pool gone and leaves its (freed) cache alone. */
+    pthread_mutex_lock(&pool__glock);
+    pool__pools[pool->p_idx] = NULL;
+    pool_lock(pool);
+    while ((pc = pool->p_caches) != NULL) {
+        pool_cache_unlink(pool, pc);
+        pool_cache_drain_locked(pool, pc);
+        free(pc);
+    }
+    allocs = pool->p_allocs_dead;
+    frees = pool->p_frees_dead;
+    pool_unlock(pool);
+    pthread_mutex_unlock(&pool__glock);
+
+    if (allocs != frees) {
+#if SMR_CONFIG_DEBUG
+        pool_die(pool, "smr_pool_destroy with %llu object(s) still in use",
+            (unsigned long long)(allocs - frees));
+#else
+        pool_warn(pool, "smr_pool_destroy with %llu object(s) still in "
+            "use; their memory is unmapped", (unsigned long long)
+            (allocs - frees));
+#endif
+    }
+    /* Everything pending: the FIFO and the untagged buckets. */
+    while ((b = pool_pop(&pool->p_untagged)) != NULL)
+        pool_push(&pend, b);
+    while (pool->p_fifo_head != NULL) {
+        b = pool->p_fifo_head;
+        pool->p_fifo_head = b->b_next;
+        pool_push(&pend, b);
+    }
+    pool->p_fifo_tail = NULL;
+    if (pend != NULL) {
+        /* One grace period covers every free made before this call. */
+        if (smr_entered(pool->p_smr))
+            pool_die(pool, "smr_pool_destroy inside a read section of its "
+                "domain (would deadlock)");
+        if (!smr_wait(pool->p_smr, smr_advance(pool->p_smr)))
+            pool_die(pool, "smr_pool_destroy: smr_wait failed");
+        while ((b = pool_pop(&pend)) != NULL) {
+            pool_bucket_expire(pool, b);
+            pool_push(&rest, b);
+        }
+    }
+    pool->p_magic = POOL_MAGIC_DEAD;
+    while ((s = pool->p_slabs) != NULL) {
+        pool->p_slabs = s->s_next;
+        pool_slab_release(pool, s);
+    }
+    pool_free_list(rest);
+    pool_free_list(pool->p_full);
+    pool_free_list(pool->p_empty);
+    if (pool->p_smr != NULL)
+        smr__domain_release(pool->p_smr);
+    pthread_mutex_destroy(&pool->p_lock);
+    free(pool);
+}
+
+/* ---- alloc ----------------------------------------------------------------- */
+
+/* Refill pc's empty alloc bucket: expired FIFO head, cached bucket, or
+ * slabs.  false: out of memory. */
+static bool
+pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
+{
+    struct pool_bucket *b = NULL, *old = pc->pc_alloc;
+    smr_seq_t seq = SMR_SEQ_INVALID;
+    struct pool_slab *s;
+    bool contended;
+    uint32_t n;
+
+    /* The FIFO head, if its grace period has passed: polled without the
+     * lock through the hint (no partner: the head is re-checked against
+     * the polled goal under p_lock, in pool_fifo_pop). */
+    if (pool->p_smr != NULL) {
+        seq = atomic_load_rlx(&pool->p_head_seq);
+        if (seq != SMR_SEQ_INVALID && !smr_poll(pool->p_smr, seq, false))
+            seq = SMR_SEQ_INVALID;
+    }
+    contended = pool_lock(pool);
+    pool_adapt(pool, contended, now);
+    if (seq != SMR_SEQ_INVALID)
+        b = pool_fifo_pop(pool, seq);
+    if (b != NULL) {
+        pool_push(&pool->p_empty, old);
+        atomic_store_rlx(&pc->pc_alloc, b);   /* no partner: stats */
+        pool_unlock(pool);
+        /* smr_poll returned true with an acquire fence: every section's
+         * loads of these objects happen before the dtor and the reuse. */
+        pool_bucket_expire(pool, b);
+        /*
+         * Shrinking (over half the carved objects sit free in slabs, as
+         * after a burst): send the expired objects back to their slabs and
+         * allocate from the fullest slabs instead, so that sparse slabs
+         * empty and smr_pool_reclaim can return them.
+         */
+        if (pool->p_slab_free > pool->p_total / 2) {
+            pool_lock(pool);
+            if (pool->p_slab_free > pool->p_total / 2) {
+                pool_slab_put_bucket(pool, b);   /* b stays pc_alloc */
+                n = pool_slab_take(pool, b->b_obj, pc->pc_bsize);
+                atomic_store_rlx(&b->b_cnt, n);  /* no partner: stats */
+                pool_unlock(pool);
+                return n != 0;
+            }
+            pool_unlock(pool);
+        }
+        return true;
+    }
+    if ((b = pool_pop(&pool->p_full)) != NULL) {
+        pool->p_full_objs -= b->b_cnt;
+        pool_push(&pool->p_empty, old);
+        atomic_store_rlx(&pc->pc_alloc, b);   /* no partner: stats */
+        pool_unlock(pool);
+        return true;
+    }
+    n = pool_slab_take(pool, old->b_obj, pc->pc_bsize);
+    pool_unlock(pool);
+    if (n == 0) {
+        s = pool_slab_new(pool);
+        if (s == NULL)
+            return false;
+        pool_lock(pool);
+        pool_slab_insert(pool, s);
+        n = pool_slab_take(pool, old->b_obj, pc->pc_bsize);
+        pool_unlock(pool);
+    }
+    atomic_store_rlx(&old->b_cnt, n);   /* no partner: stats only */
+    return n != 0;
+}
+
+static __attribute__((noinline)) void *
+pool_alloc_slow(struct smr_pool *pool, struct pool_cache *pc)
+{
+    struct pool_bucket *b;
+    uint64_t now;
+    void *obj;
+
+    pool_check(pool, "smr_pool_alloc");
+    if (pc == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    b = pc->pc_alloc;
+    /* The clock only when something needs it (it is not free). */
+    now = b->b_cnt == 0 || (pool->p_smr != NULL && pc->pc_free->b_cnt != 0) ?
+        pool_now() : 0;
+    pc->pc_age_cd = POOL_AGE_CALLS;
+    pc->pc_bsize = atomic_load_rlx(&pool->p_bsize);
+    if (pool->p_smr != NULL) {
+        pool_tag_untagged(pool);
+        pool_age_check(pool, pc, now);
+    }
+    b = pc->pc_alloc;
+    if (b->b_cnt == 0) {
+        if (pool->p_smr == NULL && pc->pc_free->b_cnt != 0) {
+            /* Plain cache: the spill bucket holds reusable objects.
+             * Relaxed stores, no partner: stats reads them relaxed. */
+            atomic_store_rlx(&pc->pc_alloc, pc->pc_free);
+            atomic_store_rlx(&pc->pc_free, b);
+        } else if (!pool_refill(pool, pc, now)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        b = pc->pc_alloc;
+    }
+    obj = b->b_obj[b->b_cnt - 1];
+    atomic_store_rlx(&b->b_cnt, b->b_cnt - 1);     /* no partner: stats */
+    atomic_store_rlx(&pc->pc_allocs, pc->pc_allocs + 1);
+    pool_obj_out(pool, obj);
+    return obj;
+}
+
+SMR_API void *
+smr_pool_alloc(smr_pool_t pool)
+{
+    struct pool_cache *pc = pool_cache(pool);
+    struct pool_bucket *b;
+    uint32_t n;
+
+    if (likely(pc != NULL)) {
+        b = pc->pc_alloc;
+        n = b->b_cnt;
+        if (likely(n != 0) && likely(--pc->pc_age_cd != 0)) {
+            void *obj = b->b_obj[n - 1];
+            /* Relaxed stores, no partner: smr_pool_stats reads them. */
+            atomic_store_rlx(&b->b_cnt, n - 1);
+            atomic_store_rlx(&pc->pc_allocs, pc->pc_allocs + 1);
+            pool_obj_out(pool, obj);
+            return obj;
+        }
+    }
+    return pool_alloc_slow(pool, pc);
+}
+
+/* ---- free ------------------------------------------------------------------ */
+
+/* No cache for this thread (out of memory): put obj back directly. */
+static void
+pool_free_nocache(struct smr_pool *pool, void *obj)
+{
+    if (pool->p_smr != NULL) {
+        if (smr_entered_any())
+            pool_die(pool, "out of memory for a thread cache inside a read "
+                "section (cannot queue, cannot wait)");
+        if (!smr_wait(pool->p_smr, smr_advance(pool->p_smr)))
+            pool_die(pool, "smr_wait failed in smr_pool_free");
+        pool_obj_expire(pool, obj);
+    } else {
+        pool_obj_expire(pool, obj);
+    }
+    pool_lock(pool);
+    pool->p_frees_dead++;
+    pool_slab_put(pool, obj);
+    pool_unlock(pool);
+}
+
+/* Plain object cache (smr == NULL): reuse is immediate, LIFO. */
+static void
+pool_free_plain(struct smr_pool *pool, struct pool_cache *pc, void *obj)
+{
+    struct pool_bucket *b, *nb;
+
+    pool_obj_expire(pool, obj);     /* dtor now: no grace period */
+    b = pc->pc_alloc;
+    if (b->b_cnt >= pc->pc_bsize) {
+        b = pc->pc_free;
+        if (b->b_cnt >= pc->pc_bsize) {
+            /* Both full: the spill bucket goes to the pool's cached list. */
+            pool_lock(pool);
+            nb = pool_pop(&pool->p_empty);
+            if (nb == NULL) {
+                pool_unlock(pool);
+                nb = pool_bucket_new(pool);
+                pool_lock(pool);
+            }
+            if (nb != NULL) {
+                pool_push(&pool->p_full, b);
+                pool->p_full_objs += b->b_cnt;
+                atomic_store_rlx(&pc->pc_free, nb);   /* no partner */
+            } else {
+                pool_slab_put_bucket(pool, b);
+                nb = b;
+            }
+            pool_unlock(pool);
+            b = nb;
+        }
+    }
+    b->b_obj[b->b_cnt] = obj;
+    atomic_store_rlx(&b->b_cnt, b->b_cnt + 1);     /* no partner: stats */
+}
+
+static __attribute__((noinline)) void
+pool_free_slow(struct smr_pool *pool, struct pool_cache *pc, void *obj)
+{
+    struct pool_bucket *b;
+    uint64_t now = 0;
+
+    pool_check(pool, "smr_pool_free");
+    if (pc == NULL) {
+        pool_free_nocache(pool, obj);
+        return;
+    }
+    atomic_store_rlx(&pc->pc_frees, pc->pc_frees + 1);  /* stats only */
+    pc->pc_age_cd = POOL_AGE_CALLS;
+    pc->pc_bsize = atomic_load_rlx(&pool->p_bsize);
+    if (pool->p_smr == NULL) {
+        pool_free_plain(pool, pc, obj);
+        return;
+    }
+    pool_tag_untagged(pool);
+    b = pc->pc_free;
+    if (b->b_cnt != 0) {
+        now = pool_now();
+        if (b->b_cnt >= pc->pc_bsize || b->b_cnt >= pool->p_bucket_max ||
+            now - pc->pc_free_t0 >= POOL_TICK_NS) {
+            pool_queue_free(pool, pc, b->b_cnt >= pc->pc_bsize ||
+                b->b_cnt >= pool->p_bucket_max);
+            now = 0;
+        }
+    }
+    /* Before obj joins a bucket: while we wait here, our share of the
+     * bound is the bucket just queued (or the one we hold), no more. */
+    pool_enforce_cap(pool);
+    b = pc->pc_free;
+    if (b->b_cnt == 0)
+        pc->pc_free_t0 = now != 0 ? now : pool_now();
+    b->b_obj[b->b_cnt] = obj;
+    atomic_store_rlx(&b->b_cnt, b->b_cnt + 1);     /* no partner: stats */
+}
+
+SMR_API void
+smr_pool_free(smr_pool_t pool, void *obj)
+{
+    struct pool_cache *pc;
+    struct pool_bucket *b;
+    uint32_t n;
+
+    if (obj == NULL)
+        return;
+    pc = pool_cache(pool);
+    pool_obj_in(pool, obj);
+    if (likely(pc != NULL)) {
+        if (likely(pool->p_smr != NULL)) {
+            b = pc->pc_free;
+            n = b->b_cnt;
+            /* 0 < n < bucket size: a first object stamps the age (slow). */
+            if (likely(n - 1 < pc->pc_bsize - 1) &&
+                likely(--pc->pc_age_cd != 0)) {
+                b->b_obj[n] = obj;
+                /* Relaxed stores, no partner: smr_pool_stats reads them. */
+                atomic_store_rlx(&b->b_cnt, n + 1);
+                atomic_store_rlx(&pc->pc_frees, pc->pc_frees + 1);
+                return;
+            }
+        } else if (!pool->p_work_in) {
+            /* Plain cache, nothing to run: LIFO into the alloc bucket. */
+            b = pc->pc_alloc;
+            n = b->b_cnt;
+            if (likely(n < pc->pc_bsize)) {
+                b->b_obj[n] = obj;
+                atomic_store_rlx(&b->b_cnt, n + 1);   /* no partner */
+                atomic_store_rlx(&pc->pc_frees, pc->pc_frees + 1);
+                return;
+            }
+        }
+    }
+    pool_free_slow(pool, pc, obj);
+}
+
+/* ---- reclaim and statistics ------------------------------------------------ */
+
+SMR_API void
+smr_pool_reclaim(smr_pool_t pool)
+{
+    struct pool_slab *s, *next, *gone = NULL;
+    struct pool_bucket *b, *empty;
+    struct pool_cache *pc;
+    bool raced;
+
+    pool_check(pool, "smr_pool_reclaim");
+    pc = pool_cache_peek(pool);
+    if (pool->p_smr != NULL) {
+        /* The caller's own pending objects start their grace period. */
+        if (pc != NULL && pc->pc_free->b_cnt != 0)
+            pool_queue_free(pool, pc, false);
+        pool_tag_untagged(pool);
+        /* Every expired head goes back to the slab layer. */
+        for (;;) {
+            b = pool_fifo_take(pool, false, &raced);
+            if (b == NULL) {
+                if (raced)
+                    continue;
+                break;
+            }
+            pool_lock(pool);
+            pool_slab_put_bucket(pool, b);
+            pool_push(&pool->p_empty, b);
+            pool_unlock(pool);
+        }
+    }
+    pool_lock(pool);
+    if (pc != NULL) {
+        pool_slab_put_bucket(pool, pc->pc_alloc);
+        if (pool->p_smr == NULL)
+            pool_slab_put_bucket(pool, pc->pc_free);
+    }
+    while ((b = pool_pop(&pool->p_full)) != NULL) {
+        pool->p_full_objs -= b->b_cnt;
+        pool_slab_put_bucket(pool, b);
+        pool_push(&pool->p_empty, b);
+    }
+    /* Slabs whose every object is in the slab layer go back to the OS. */
+    for (s = pool->p_slabs; s != NULL; s = next) {
+        next = s->s_next;
+        if (s->s_nfree == s->s_nobjs) {
+            pool_slab_unlink(pool, s);
+            s->s_next = gone;
+            gone = s;
+        }
+    }
+    empty = pool->p_empty;
+    pool->p_empty = NULL;
+    pool_bsize_shrink(pool);
+    pool_unlock(pool);
+    pool_free_list(empty);
+    while ((s = gone) != NULL) {
+        gone = s->s_next;
+        pool_slab_release(pool, s);
+    }
+}
+
+SMR_API void
+smr_pool_stats(smr_pool_t pool, struct smr_pool_stats *st)
+{
+    struct pool_cache *pc;
+    uint64_t allocs, frees;
+    size_t pend, cached, nfree, nalloc;
+
+    pool_check(pool, "smr_pool_stats");
+    memset(st, 0, sizeof(*st));
+    pc = pool_cache_peek(pool);
+    if (pool->p_smr != NULL) {
+        pool_tag_untagged(pool);
+        if (pc != NULL)
+            pool_age_check(pool, pc, 0);
+    }
+    pool_lock(pool);
+    allocs = pool->p_allocs_dead;
+    frees = pool->p_frees_dead;
+    pend = atomic_load_rlx(&pool->p_queued) + pool->p_untagged_objs;
+    cached = pool->p_slab_free + pool->p_full_objs;
+    for (pc = pool->p_caches; pc != NULL; pc = pc->pc_next) {
+        /* Owner-written, relaxed (no partner): a snapshot, exact only
+         * when the pool is quiescent. */
+        struct pool_bucket *ab = atomic_load_rlx(&pc->pc_alloc);
+        struct pool_bucket *fb = atomic_load_rlx(&pc->pc_free);
+
+        allocs += atomic_load_rlx(&pc->pc_allocs);
+        frees += atomic_load_rlx(&pc->pc_frees);
+        nalloc = ab != NULL ? atomic_load_rlx(&ab->b_cnt) : 0;
+        nfree = fb != NULL ? atomic_load_rlx(&fb->b_cnt) : 0;
+        cached += nalloc;
+        if (pool->p_smr != NULL)
+            pend += nfree;
+        else
+            cached += nfree;
+    }
+    pool_peak_locked(pool, pend);
+    st->size = pool->p_size;
+    st->in_use = (size_t)(allocs - frees);
+    st->pending = pend;
+    st->cached = cached;
+    st->slabs = pool->p_nslabs;
+    st->bytes = pool->p_nslabs * pool->p_slab_size;
+    st->allocs = allocs;
+    st->frees = frees;
+    st->buckets_queued = pool->p_buckets_queued;
+    st->buckets_reused = pool->p_buckets_reused;
+    st->sync_reclaims = pool->p_sync_reclaims;
+    st->pending_peak = pool->p_pending_peak;
+    pool_unlock(pool);
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+/*
+ * Lock order: pool__glock, then every pool's p_lock by index.  No pool
+ * lock is held across a call into smr.h, so the order against the core's
+ * own atfork locks does not matter.  The child hands the caches of threads
+ * that do not exist in it to their pools (pending buckets untagged: the
+ * next pool call tags them, once the core's child handler has run).
+ */
+static void
+pool_atfork_prepare(void)
+{
+    pthread_mutex_lock(&pool__glock);
+    for (uint32_t i = 0; i < pool__npools; i++)
+        if (pool__pools[i] != NULL)
+            pthread_mutex_lock(&pool__pools[i]->p_lock);
+}
+
+static void
+pool_atfork_parent(void)
+{
+    for (uint32_t i = pool__npools; i-- > 0;)
+        if (pool__pools[i] != NULL)
+            pthread_mutex_unlock(&pool__pools[i]->p_lock);
+    pthread_mutex_unlock(&pool__glock);
+}
+
+static void
+pool_atfork_child(void)
+{
+    struct pool_tls *t = pool__self;
+
+    for (uint32_t i = 0; i < pool__npools; i++) {
+        struct smr_pool *pool = pool__pools[i];
+        struct pool_cache *pc, *next;
+
+        if (pool == NULL)
+            continue;
+        pthread_mutex_init(&pool->p_lock, NULL);
+        for (pc = pool->p_caches; pc != NULL; pc = next) {
+            next = pc->pc_next;
+            if (pool->p_idx < t->cap && t->ent[pool->p_idx].id ==
+                pool->p_id && t->ent[pool->p_idx].pc == pc)
+                continue;         /* ours: we live on in the child */
+            pool_cache_unlink(pool, pc);
+            pool_cache_drain_locked(pool, pc);
+            free(pc);
+        }
+    }
+    pthread_mutex_init(&pool__glock, NULL);
+}
