@@ -3,7 +3,7 @@
 
 # The Debian packages a full build (library, tests, benchmarks) needs.
 SMR_DEB_PACKAGES=(cmake gcc g++ make pkg-config libcriterion-dev libhwloc-dev
-                  liburcu-dev libck-dev)
+                  liburcu-dev libck-dev libjemalloc-dev libmimalloc-dev mandoc)
 
 smr_log() { printf '==> %s\n' "$*"; }
 
@@ -69,7 +69,8 @@ smr_build() {
 # The release build's options, shared so scripts/test and scripts/demo use
 # the same cache (no reconfigure ping-pong).
 # shellcheck disable=SC2034  # used by the scripts that source this
-SMR_RELEASE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DSMR_BUILD_TESTS=ON -DSMR_BUILD_BENCH=ON)
+SMR_RELEASE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DSMR_BUILD_TESTS=ON -DSMR_BUILD_BENCH=ON
+                  -DSMR_BUILD_EXAMPLES=ON)
 
 # smr_build_demo BUILD_DIR: install BUILD_DIR into BUILD_DIR/demo-stage and
 # compile demo/smr_demo.c against that install the way a user would
