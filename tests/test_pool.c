@@ -218,7 +218,7 @@ held_start(struct held *h, smr_t s, int flags, unsigned hold_ms)
     h->flags = flags;
     h->hold_ms = hold_ms;
     cr_assert(pthread_create(&h->tid, NULL, held_main, h) == 0);
-    cr_assert(wait_flag(&h->inside, 1, 5000), "reader never entered");
+    cr_assert(wait_flag(&h->inside, 1, 20000), "reader never entered");
 }
 
 static void
@@ -524,7 +524,7 @@ Test(hooks, reclaim_returns_slabs_with_fini, .timeout = 60)
         v[i] = smr_pool_alloc(p);
     for (int i = 0; i < 2000; i++)
         smr_pool_free(p, v[i]);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     struct smr_pool_stats st = stats(p);
     cr_assert_eq(st.slabs, 0, "every object cached: every slab goes back "
         "(%zu left)", st.slabs);
@@ -577,7 +577,7 @@ Test(stats, add_up, .timeout = 60)
     }
     while (live > 0)
         smr_pool_free(p, v[--live]);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     struct smr_pool_stats st = stats(p);
     cr_assert_eq(st.in_use, 0);
     cr_assert_eq(st.pending, 0);
@@ -622,7 +622,7 @@ Test(stats, other_threads_summed, .timeout = 60)
     cr_assert_eq(st.frees, 151);
     assert_adds_up(p, per, "threads exited");
     smr_pool_reclaim(p);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     cr_assert_eq(stats(p).pending, 0);
     /* 150 leaked on purpose: release builds warn at destroy. */
 #if !SMR_CONFIG_DEBUG
@@ -650,7 +650,7 @@ ParameterizedTest(int *flags, reuse, not_while_reader_inside, .timeout = 60)
         got[i] = smr_pool_alloc(p);
     for (int i = 0; i < 1000; i++)
         smr_pool_free(p, got[i]);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
 
     held_start(&h, d, *flags, 0);
     for (int i = 0; i < K; i++)
@@ -673,7 +673,7 @@ ParameterizedTest(int *flags, reuse, not_while_reader_inside, .timeout = 60)
     held_stop(&h);
     /* After the reader: the freed objects come back (got[] stays in use,
      * so their slabs stay mapped). */
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     struct smr_pool_stats st = stats(p);
     int m;
     for (m = 0; (size_t)m < st.cached && m < N && !back; m++) {
@@ -687,7 +687,7 @@ ParameterizedTest(int *flags, reuse, not_while_reader_inside, .timeout = 60)
         smr_pool_free(p, more[--m]);
     for (int i = 0; i < N; i++)
         smr_pool_free(p, got[i]);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     smr_pool_destroy(p);
     smr_destroy(d);
 }
@@ -717,7 +717,7 @@ Test(reuse, alloc_inside_section, .timeout = 60)
     held_stop(&h);
     for (int i = 0; i < 5000; i++)
         smr_pool_free(p, v[i]);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     smr_pool_destroy(p);
     smr_destroy(d);
 }
@@ -797,7 +797,7 @@ gt_run(smr_t d, int flags, smr_pool_t p, unsigned ms, bool stop_on_violation,
     }
     for (int i = 0; i < 2; i++)
         cr_assert(pthread_create(&rt[i], NULL, gt_reader, &g) == 0);
-    cr_assert(wait_flag(&g.started, 2, 5000));
+    cr_assert(wait_flag(&g.started, 2, 20000));
     dl = now_ns() + ms * MS;
     while (now_ns() < dl) {
         for (int k = 0; k < 64; k++) {
@@ -838,7 +838,7 @@ ParameterizedTest(int *flags, reuse, generation_stamps, .timeout = 120)
     cr_assert_gt(swaps, 100, "the writer made no progress");
     struct smr_pool_stats st = stats(p);
     cr_assert_gt(st.buckets_reused, 0, "the pool never reused a bucket");
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     smr_pool_destroy(p);
     smr_destroy(d);
 }
@@ -945,7 +945,7 @@ Test(bound, pending_bounded_without_stall, .timeout = 120)
         NT, BMAX, CAP);
     cr_assert_leq(st.pending_peak, bound, "pending_peak %zu > bound %zu",
         st.pending_peak, bound);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     cr_assert_eq(stats(p).in_use, 0);
     smr_pool_destroy(p);
     smr_destroy(d);
@@ -986,7 +986,7 @@ ParameterizedTest(int *flags, bound, stalled_reader_sync_reclaim,
         v[i] = smr_pool_alloc(p);
     for (int i = 0; i < N; i++)
         smr_pool_free(p, v[i]);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     smr_pool_destroy(p);
     smr_destroy(d);
 }
@@ -1017,7 +1017,7 @@ free_inside_no_block(bool same_domain)
     cr_assert_eq(st.sync_reclaims, 0);
     cr_assert_gt(st.pending, (size_t)CAP, "expected the cap exceeded");
     held_stop(&h);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     smr_pool_destroy(p);
     smr_destroy(other);
     smr_destroy(d);
@@ -1062,7 +1062,7 @@ Test(bound, bucket_size_adapts, .timeout = 60)
     cr_assert_geq(s2.frees - s1.frees, 100000, "the churn made no progress");
     cr_assert_gt(per, 32.0, "bucket size did not grow past the start (16): "
         "%.1f objects per bucket", per);
-    cr_assert(drain(p, 2000));
+    cr_assert(drain(p, 10000));
     smr_pool_destroy(p);
     smr_destroy(d);
 }
@@ -1105,7 +1105,7 @@ ParameterizedTest(int *flags, thread, exit_flushes_buckets, .timeout = 60)
     assert_adds_up(p, per, "after exits");
     /* No reader: the queue drains (lazy: within a tick or two). */
     uint64_t t0 = now_ns();
-    cr_assert(drain(p, 2000), "pending never drained after thread exit");
+    cr_assert(drain(p, 10000), "pending never drained after thread exit");
     cr_log_info("exit %s: drained in %llu us", flags_name(*flags),
         (ull)((now_ns() - t0) / 1000));
     st = stats(p);
@@ -1154,15 +1154,15 @@ Test(thread, partial_bucket_ages_out, .timeout = 60)
     /* A bucket size larger than every count above: only age queues. */
     a.p = mkpool("aging", 64, d, 128, 0);
     cr_assert(pthread_create(&t, NULL, aging_thread, &a) == 0);
-    cr_assert(wait_flag(&a.phase, 1, 5000));
+    cr_assert(wait_flag(&a.phase, 1, 20000));
     cr_assert_eq(stats(a.p).buckets_queued, 0);
-    cr_assert(wait_flag(&a.phase, 2, 5000));
+    cr_assert(wait_flag(&a.phase, 2, 20000));
     /* Our own stats call ages only our own bucket (we have none). */
     cr_assert_geq(stats(a.p).buckets_queued, 1, "a partial bucket older "
         "than a tick was not queued by its owner's later calls");
     atomic_store(&a.phase, 3);
     pthread_join(t, NULL);
-    cr_assert(drain(a.p, 2000));
+    cr_assert(drain(a.p, 10000));
     smr_pool_destroy(a.p);
     smr_destroy(d);
 }
@@ -1329,7 +1329,7 @@ Test(life, destroy_while_other_thread_caches, .timeout = 60)
 
     l.p = smr_pool_create("first", 64, 0, d, 0);
     cr_assert(pthread_create(&t, NULL, life_thread, &l) == 0);
-    cr_assert(wait_flag(&l.phase, 1, 5000));
+    cr_assert(wait_flag(&l.phase, 1, 20000));
     smr_pool_destroy(l.p);        /* takes the thread's buckets */
     l.p = smr_pool_create("second", 64, 0, d, 0);
     atomic_store(&l.phase, 2);
@@ -1337,7 +1337,7 @@ Test(life, destroy_while_other_thread_caches, .timeout = 60)
     struct smr_pool_stats st = stats(l.p);
     cr_assert_eq(st.allocs, 50);
     cr_assert_eq(st.in_use, 0);
-    cr_assert(drain(l.p, 2000));
+    cr_assert(drain(l.p, 10000));
     smr_pool_destroy(l.p);
     smr_destroy(d);
 }
@@ -1373,7 +1373,7 @@ Test(life, fork_child_uses_pool, .timeout = 60)
 
     l.p = smr_pool_create("fork", 64, 0, d, 0);
     cr_assert(pthread_create(&t, NULL, life_thread, &l) == 0);
-    cr_assert(wait_flag(&l.phase, 1, 5000));  /* it holds buckets now */
+    cr_assert(wait_flag(&l.phase, 1, 20000));  /* it holds buckets now */
     void *x = smr_pool_alloc(l.p);
     pid = fork();
     cr_assert(pid >= 0);
@@ -1404,7 +1404,7 @@ Test(life, fork_child_uses_pool, .timeout = 60)
     atomic_store(&l.phase, 2);
     pthread_join(t, NULL);
     smr_pool_free(l.p, x);
-    cr_assert(drain(l.p, 2000));
+    cr_assert(drain(l.p, 10000));
     smr_pool_destroy(l.p);
     smr_destroy(d);
 }
