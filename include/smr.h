@@ -232,6 +232,31 @@ extern SMR_API void (*volatile smr__test_hook)(smr_t smr, int point);
  * Read sections.  Each is an inline fast path below and an exported function
  * of the same name (for FFI, dlsym, debuggers, or -DSMR_NO_INLINE builds).
  */
+/*
+ * ThreadSanitizer does not model standalone fences (nor membarrier), so the
+ * hand-off "writer's stores, full fence, clock increment" -> "reader loads
+ * the clock, fence, protected loads" is invisible to it.  Under TSan the
+ * fence pairs are annotated as release (before each clock write) and
+ * acquire (after each publish) on the clock's address.  (liburcu's
+ * annotate.h does the same for its fences.)  Zero cost otherwise.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SMR__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SMR__TSAN 1
+#endif
+#endif
+#ifdef SMR__TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define SMR__TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#define SMR__TSAN_RELEASE(p) __tsan_release((void *)(p))
+#else
+#define SMR__TSAN_ACQUIRE(p) ((void)0)
+#define SMR__TSAN_RELEASE(p) ((void)0)
+#endif
+
 #if defined(SMR_NO_INLINE)
 #define SMR__INLINE_DECL
 #else
@@ -305,6 +330,7 @@ smr__enter_fenced(smr_t smr, struct smr__slot_hot *s)
     /* Store + store->load fence; partner: smr_poll's fence before its scan. */
     smr__store_fence_sl(&s->c_seq, v);
 #endif
+    SMR__TSAN_ACQUIRE(&d->s_wr_seq);    /* partner: SMR__TSAN_RELEASE */
 #if SMR_SEQ32
     /* I6 (src/smr.c): republish if the value is SMR__RECHECK behind the
      * clock; the check is inline, the (rare) republish is not. */

@@ -792,6 +792,7 @@ smr__clock_step(struct smr *smr, struct smr__slot *self)
      * smr_poll.  Not merely release: POWER needs sync here (SPEC §3).
      */
     smr__fence_full();
+    SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
 #if SMR_SEQ32
     smr_seq_t rd, wr;
 
@@ -842,6 +843,7 @@ smr_advance(smr_t smr)
          */
         if (++self->h.c_deferred < (uint32_t)smr->d_limit) {
             smr__fence_full();  /* partner: fence in smr_enter */
+            SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
             return atomic_load_rlx(&smr->h.s_wr_seq) + SMR__SEQ_INCR;
         }
         self->h.c_deferred = 0;
@@ -862,6 +864,7 @@ smr__clock_push(struct smr *smr, smr_seq_t goal, smr_seq_t *wrp)
     /* Partner: smr_enter's store->load fence, as in smr__clock_step (I2).
      * The goal's owner fenced its unlink before handing the goal out. */
     smr__fence_full();
+    SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
     while (SMR_SEQ_GT(goal, wr)) {
 #if SMR_SEQ32
         smr_seq_t rd = atomic_load_acq(&smr->s_rd_seq);

@@ -53,7 +53,8 @@
  * smr_synchronize) pushes it at once and issues one barrier, not two.
  *
  * Fallback: where membarrier is missing or refused (old kernel, seccomp,
- * another OS), or with SMR_LAZY_FENCED=1 in the environment, or with 32-bit
+ * another OS), under ThreadSanitizer (it cannot model membarrier), or with
+ * SMR_LAZY_FENCED=1 in the environment, or with 32-bit
  * sequences (a fence-free reader cannot re-check a stale publish, SPEC §2),
  * the domain decides once at smr_create to run its lazy readers fenced:
  * SMR__F_LAZY_FAST stays clear, smr_lazy_enter takes the smr_enter path,
@@ -114,6 +115,10 @@ smr__lazy_probe(void)
         smr__lazy_tick_ns = (uint64_t)atol(t) * 1000;
     if (SMR_SEQ32 || (e != NULL && *e != '\0' && strcmp(e, "0") != 0))
         return;
+#ifdef SMR__TSAN
+    /* TSan cannot see what membarrier orders: run lazy readers fenced. */
+    return;
+#endif
     smr__lazy_ok = smr__membarrier_register();
 }
 
@@ -163,6 +168,7 @@ smr__lazy_advance(struct smr *smr)
      * poller's clock load before its membarrier (see the essay above).
      */
     smr__fence_full();
+    SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
     wr = __atomic_load_n(&smr->h.s_wr_seq, __ATOMIC_RELAXED);
     if (smr__lazy_tick_due(smr) &&
         __atomic_compare_exchange_n(&smr->h.s_wr_seq, &wr, wr + SMR__SEQ_INCR,
