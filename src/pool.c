@@ -276,13 +276,48 @@ static void pool_atfork_prepare(void);
 static void pool_atfork_parent(void);
 static void pool_atfork_child(void);
 
+/* SMR_SHOW_STATS=1: print every live pool's statistics at exit (the
+ * domains' are printed by src/smr.c). */
+static void
+pool_show_stats(void)
+{
+    struct smr_pool **live;
+    uint32_t n = 0;
+
+    pthread_mutex_lock(&pool__glock);
+    live = calloc(pool__npools + 1, sizeof(*live));
+    for (uint32_t i = 0; live != NULL && i < pool__npools; i++)
+        if (pool__pools[i] != NULL)
+            live[n++] = pool__pools[i];
+    pthread_mutex_unlock(&pool__glock);
+    for (uint32_t i = 0; i < n; i++) {
+        struct smr_pool_stats st;
+        smr_pool_stats(live[i], &st);
+        fprintf(stderr, "libsmr: pool \"%s\": size %zu, in use %zu, "
+            "pending %zu (peak %zu), cached %zu, slabs %zu, %zu KiB; "
+            "allocs %llu, frees %llu, buckets queued %llu / reused %llu, "
+            "synchronous reclaims %llu\n", live[i]->p_name, st.size,
+            st.in_use, st.pending, st.pending_peak, st.cached, st.slabs,
+            st.bytes / 1024, (unsigned long long)st.allocs,
+            (unsigned long long)st.frees,
+            (unsigned long long)st.buckets_queued,
+            (unsigned long long)st.buckets_reused,
+            (unsigned long long)st.sync_reclaims);
+    }
+    free(live);
+}
+
 static void
 pool_init_once(void)
 {
+    const char *e = getenv("SMR_SHOW_STATS");
+
     pool__once_err = pthread_key_create(&pool__key, pool_thread_exit);
     if (pool__once_err == 0)
         pool__once_err = pthread_atfork(pool_atfork_prepare,
             pool_atfork_parent, pool_atfork_child);
+    if (e != NULL && *e != '\0' && strcmp(e, "0") != 0)
+        atexit(pool_show_stats);
 }
 
 /* ---- diagnostics --------------------------------------------------------- */
