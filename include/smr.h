@@ -167,18 +167,23 @@ SMR_API void smr_stats(smr_t smr, struct smr_stats *st);
 
 /* Head of every domain; the rest of struct smr is private to src/smr.c. */
 struct smr__domain_hot {
-    /* Read-mostly line: written at create/destroy only. */
+    /* Read-mostly line: written at create/destroy (and in a fork child). */
     uint32_t d_magic;
     uint32_t d_flags;   /* SMR_LAZY, SMR_DEFERRED, SMR__F_* */
     uint32_t d_idx;     /* index into every thread's slot table */
-    uint32_t d_pad0;
+    uint32_t d_off;     /* byte offset of entry d_idx in the fast table, or
+                         * of the sentinel entry for d_idx past it */
     uint64_t d_id;      /* never reused: keys the thread's slot table */
+    uint64_t d_lazy_id; /* d_id if lazy readers run fence-free, else
+                         * SMR__ID_NONE (smr_lazy_enter takes a call) */
     /* The shared write clock, alone on its own line (written by advance). */
     smr_seq_t s_wr_seq __attribute__((aligned(SMR__CACHE_LINE)));
 };
 /* d_flags: lazy domain whose readers run fence-free (asymmetric barrier
  * available and registered); clear on fallback and non-lazy domains. */
 #define SMR__F_LAZY_FAST 0x100
+/* Matches no table entry (ids start at 1; an empty entry holds 0). */
+#define SMR__ID_NONE UINT64_MAX
 
 /* Head of a thread's slot on one domain (cache-line padded in src/smr.c). */
 struct smr__slot_hot {
@@ -187,27 +192,35 @@ struct smr__slot_hot {
     uint32_t c_deferred;  /* SMR_DEFERRED: advances since last clock write */
 };
 
-/* The thread's slot table, indexed by d_idx, keyed by d_id. */
+/*
+ * The thread's slot table: a fixed array indexed by d_idx and keyed by d_id,
+ * so it never moves and the fast path needs no bounds check.  Domains with
+ * d_idx >= SMR__TFAST - 1 point d_off at the last entry, a sentinel that
+ * never matches, and take an out-of-line lookup (src/smr.c).  An empty
+ * entry holds id 0 and a slot that reads idle at depth 0, never NULL, so
+ * smr_exit can load depth without testing the pointer.  smr_destroy clears
+ * every thread's entry for the domain (under the registry lock), so an
+ * entry is either empty or belongs to the live domain at that index.
+ */
+#define SMR__TFAST 64
 struct smr__tent {
     uint64_t id;
     struct smr__slot_hot *slot;
 };
 struct smr__thread_hot {
-    uint32_t cap;
-    uint32_t pad;
-#ifdef __cplusplus
-    struct smr__tent ent[1];
-#else
-    struct smr__tent ent[];
-#endif
+    struct smr__tent ent[SMR__TFAST];
 };
 
 /* The hot thread-local state: one initial-exec pointer, never NULL. */
 extern SMR_API __thread struct smr__thread_hot *smr__self
     __attribute__((tls_model("initial-exec")));
 
+/* Out-of-line halves of the read path: first use (claims the slot),
+ * domains past the fast table, fallback lazy domains, misuse. */
 SMR_API struct smr__slot_hot *smr__slot_slow(smr_t smr);
-SMR_API void smr__misuse_exit(smr_t smr) __attribute__((noreturn, cold));
+SMR_API void smr__enter_slow(smr_t smr);
+SMR_API void smr__lazy_enter_slow(smr_t smr);
+SMR_API void smr__exit_slow(smr_t smr);
 #if SMR_SEQ32
 SMR_API void smr__enter_recheck(smr_t smr, struct smr__slot_hot *s,
                                 smr_seq_t v);
@@ -274,33 +287,43 @@ SMR_API SMR__INLINE_DECL void smr_lazy_exit(smr_t smr);
 /* C99 inline definitions (C++: inline functions); src/smr.c emits the
  * exported twins with `extern inline`. */
 #define SMR__INLINE inline __attribute__((always_inline))
-SMR_API inline struct smr__slot_hot *smr__slot(smr_t smr);
+SMR_API inline struct smr__tent *smr__tent(smr_t smr);
 SMR_API inline void smr__depth_inc(struct smr__slot_hot *s);
 SMR_API inline void smr__enter_fenced(smr_t smr, struct smr__slot_hot *s);
+SMR_API inline void smr__enter_at(smr_t smr, struct smr__slot_hot *s);
+SMR_API inline void smr__lazy_enter_at(smr_t smr, struct smr__slot_hot *s);
+SMR_API inline void smr__exit_at(smr_t smr, struct smr__slot_hot *s);
 
-/* The calling thread's slot on smr; claims one on first use. */
-SMR__INLINE struct smr__slot_hot *
-smr__slot(smr_t smr)
+/*
+ * The calling thread's entry for smr in the fast table: one TLS load, one
+ * load of d_off, no bounds check (the table is fixed-size; see above).
+ */
+SMR__INLINE struct smr__tent *
+smr__tent(smr_t smr)
 {
     const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
-    struct smr__thread_hot *t = smr__self;
-    uint32_t i = d->d_idx;
 
-    if (__builtin_expect(i < t->cap && t->ent[i].id == d->d_id, 1))
-        return t->ent[i].slot;
-    return smr__slot_slow(smr);
+    return (struct smr__tent *)((char *)smr__self->ent + d->d_off);
 }
 
 /*
- * Publish after the depth is raised (SPEC §2 nesting rule): a signal handler
- * that interrupts anywhere in here sees depth > 0 and so never clears the
- * slot; it publishes itself only if the slot is still empty.
+ * Raise the depth, then (callers) publish only if the slot is empty
+ * (SPEC §2 nesting rule): a signal handler that interrupts anywhere after
+ * this sees depth > 0 and so never clears the slot; it publishes itself
+ * only if the slot is still empty.  The outermost case stores the constant
+ * 1, not depth + 1: the store then does not depend on the load, so
+ * back-to-back sections carry no store-to-load-forwarding chain through
+ * the depth counter (worth ~1.5 ns per lazy pair on x86).
  */
 SMR__INLINE void
 smr__depth_inc(struct smr__slot_hot *s)
 {
-    __atomic_store_n(&s->c_depth,
-        __atomic_load_n(&s->c_depth, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    uint32_t depth = __atomic_load_n(&s->c_depth, __ATOMIC_RELAXED);
+
+    if (__builtin_expect(depth == 0, 1))
+        __atomic_store_n(&s->c_depth, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_store_n(&s->c_depth, depth + 1, __ATOMIC_RELAXED);
     /* Orders depth before the slot test against our own signal handlers. */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
@@ -340,66 +363,100 @@ smr__enter_fenced(smr_t smr, struct smr__slot_hot *s)
 #endif
 }
 
+/* smr_enter on the thread's slot s for smr. */
 SMR__INLINE void
-smr_enter(smr_t smr)
+smr__enter_at(smr_t smr, struct smr__slot_hot *s)
 {
-    struct smr__slot_hot *s = smr__slot(smr);
-
     smr__depth_inc(s);
     if (__atomic_load_n(&s->c_seq, __ATOMIC_RELAXED) == SMR_SEQ_INVALID)
         smr__enter_fenced(smr, s);
 }
 
+/* smr_lazy_enter on the slot s of a fence-free lazy domain. */
 SMR__INLINE void
-smr_exit(smr_t smr)
+smr__lazy_enter_at(smr_t smr, struct smr__slot_hot *s)
 {
-    struct smr__slot_hot *s = smr__slot(smr);
+    struct smr__domain_hot *d = (struct smr__domain_hot *)smr;
+
+    smr__depth_inc(s);
+    if (__atomic_load_n(&s->c_seq, __ATOMIC_RELAXED) != SMR_SEQ_INVALID)
+        return;
+    /*
+     * Acquire: a plain load on x86; on arm64/POWER/RISC-V it keeps the
+     * section's protected loads from being satisfied before the clock
+     * load.  Partner: the seq_cst fence before the clock increment in
+     * smr_advance (and the lazy clock update in src/smr_lazy.c).
+     */
+    smr_seq_t v = __atomic_load_n(&d->s_wr_seq, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&s->c_seq, v, __ATOMIC_RELAXED);
+    /* Compiler-only: keep the store before the protected loads in program
+     * order; the poller's membarrier does the rest (src/smr_lazy.c). */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* smr_exit on slot s; depth 0 (the empty entry's idle slot, a domain past
+ * the fast table, or an exit without enter) goes out of line. */
+SMR__INLINE void
+smr__exit_at(smr_t smr, struct smr__slot_hot *s)
+{
     uint32_t depth = __atomic_load_n(&s->c_depth, __ATOMIC_RELAXED);
 
-    if (__builtin_expect(depth == 0, 0))
-        smr__misuse_exit(smr);
-    __atomic_store_n(&s->c_depth, depth - 1, __ATOMIC_RELAXED);
-    /* Depth drops before the slot clears: a handler arriving in between
-     * sees depth 0 and a full slot, and reuses the (older, so safe) value. */
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (depth == 1) {
+    if (__builtin_expect(depth == 1, 1)) {
+        __atomic_store_n(&s->c_depth, 0, __ATOMIC_RELAXED);
+        /* Depth drops before the slot clears: a handler arriving in between
+         * sees depth 0 and a full slot, and reuses the (older, so safe)
+         * value. */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         /* Release: every protected load of the section happens before the
          * slot reads empty.  Partner: smr_poll's acquire load of the slot. */
         __atomic_store_n(&s->c_seq, (smr_seq_t)SMR_SEQ_INVALID,
             __ATOMIC_RELEASE);
+    } else if (depth != 0) {
+        __atomic_store_n(&s->c_depth, depth - 1, __ATOMIC_RELAXED);
+    } else {
+        smr__exit_slow(smr);
     }
+}
+
+SMR__INLINE void
+smr_enter(smr_t smr)
+{
+    const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
+    struct smr__tent *e = smr__tent(smr);
+
+    if (__builtin_expect(e->id == d->d_id, 1))
+        smr__enter_at(smr, e->slot);
+    else
+        smr__enter_slow(smr);   /* first section here, or past the table */
+}
+
+/*
+ * No id check here: smr_destroy clears every thread's entries, so the entry
+ * at d_off is empty (idle slot, depth 0: out of line) or this domain's.
+ */
+SMR__INLINE void
+smr_exit(smr_t smr)
+{
+    smr__exit_at(smr, smr__tent(smr)->slot);
 }
 
 /*
  * Lazy read section: no fence, no RMW, no syscall.  The poller's asymmetric
  * barrier (membarrier) stands in for the store->load fence; see
  * src/smr_lazy.c.  On a non-lazy domain, or a lazy domain that fell back to
- * fenced readers, this IS smr_enter (documented behaviour, never unsafe).
+ * fenced readers, d_lazy_id matches nothing and the call does smr_enter
+ * (documented behaviour, never unsafe).
  */
 SMR__INLINE void
 smr_lazy_enter(smr_t smr)
 {
-    struct smr__domain_hot *d = (struct smr__domain_hot *)smr;
-    struct smr__slot_hot *s = smr__slot(smr);
+    const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
+    struct smr__tent *e = smr__tent(smr);
 
-    smr__depth_inc(s);
-    if (__atomic_load_n(&s->c_seq, __ATOMIC_RELAXED) != SMR_SEQ_INVALID)
-        return;
-    if (__builtin_expect(d->d_flags & SMR__F_LAZY_FAST, 1)) {
-        /*
-         * Acquire: a plain load on x86; on arm64/POWER/RISC-V it keeps the
-         * section's protected loads from being satisfied before the clock
-         * load.  Partner: the seq_cst fence before the clock increment in
-         * smr_advance (and the lazy clock update in src/smr_lazy.c).
-         */
-        smr_seq_t v = __atomic_load_n(&d->s_wr_seq, __ATOMIC_ACQUIRE);
-        __atomic_store_n(&s->c_seq, v, __ATOMIC_RELAXED);
-        /* Compiler-only: keep the store before the protected loads in
-         * program order; the poller's membarrier does the rest. */
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    } else {
-        smr__enter_fenced(smr, s);
-    }
+    if (__builtin_expect(e->id == d->d_lazy_id, 1))
+        smr__lazy_enter_at(smr, e->slot);
+    else
+        smr__lazy_enter_slow(smr);
 }
 
 SMR__INLINE void

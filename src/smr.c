@@ -64,9 +64,13 @@
  *      read hand; an advance that would pass it returns a future goal it
  *      did not write (never blocks).  Readers republish if their published
  *      value is SMR__RECHECK behind the clock before any protected load.
- *  I7  Per-thread state is keyed by a domain id that is never reused; a
- *      stale entry can never match a later domain at the same index or
- *      address.
+ *  I7  Per-thread state is keyed by a domain id that is never reused, and
+ *      smr_destroy clears every thread's entry for the domain under the
+ *      registry lock before its index can be handed out again.  So smr_enter
+ *      (which checks the id) can never match a later domain at the same
+ *      index or address, and smr_exit (which does not) finds either the
+ *      domain's own slot or the idle slot of an empty entry (depth 0: out
+ *      of line, where the misuse is caught).
  *
  * Nesting and signals: enter raises the depth first and publishes only if
  * the slot is empty; exit lowers it and clears only at depth 0.  A signal
@@ -100,9 +104,12 @@
         __ATOMIC_RELAXED)
 
 /* ---- exported twins of the inline read path (liburcu style) ----------- */
-extern inline struct smr__slot_hot *smr__slot(smr_t smr);
+extern inline struct smr__tent *smr__tent(smr_t smr);
 extern inline void smr__depth_inc(struct smr__slot_hot *s);
 extern inline void smr__enter_fenced(smr_t smr, struct smr__slot_hot *s);
+extern inline void smr__enter_at(smr_t smr, struct smr__slot_hot *s);
+extern inline void smr__lazy_enter_at(smr_t smr, struct smr__slot_hot *s);
+extern inline void smr__exit_at(smr_t smr, struct smr__slot_hot *s);
 extern inline void smr_enter(smr_t smr);
 extern inline void smr_exit(smr_t smr);
 extern inline void smr_lazy_enter(smr_t smr);
@@ -122,13 +129,30 @@ smr__hook(struct smr *smr, int point)
 /* ---- per-thread state ------------------------------------------------- */
 
 struct smr__thread {
+    struct smr__thread_hot hot;   /* smr__self points here */
     uint64_t t_serial;            /* never 0; owner id stored in slots */
     int32_t t_tid;
-    uint32_t t_pad;
-    struct smr__thread_hot hot;   /* must be last: flexible ent[] */
+    uint32_t t_ovf_cap;           /* entries in t_ovf */
+    /* Entries for d_idx >= SMR__TFAST - 1 (t_ovf[d_idx - SMR__TFAST + 1]);
+     * read and written by the owner, cleared by smr_destroy; resized under
+     * smr__glock. */
+    struct smr__tent *t_ovf;
+    /* Registry of live tables (smr__glock), so smr_destroy can clear
+     * every thread's entry for the domain. */
+    struct smr__thread *t_next, *t_prev;
 };
 
-static struct smr__thread_hot smr__empty_hot;  /* cap 0: every lookup misses */
+/*
+ * The slot of every empty entry: idle, depth 0, never written.  smr_exit
+ * reads its depth (0) and goes out of line; smr_enter never gets here (an
+ * empty entry's id, 0, matches no domain).
+ */
+static struct smr__slot smr__idle_slot;
+#define SMR__TENT_EMPTY { 0, &smr__idle_slot.h }
+/* Threads that never entered a section: every lookup misses. */
+static struct smr__thread_hot smr__empty_hot = {
+    .ent = { [0 ... SMR__TFAST - 1] = SMR__TENT_EMPTY },
+};
 SMR_API __thread struct smr__thread_hot *smr__self
     __attribute__((tls_model("initial-exec"))) = &smr__empty_hot;
 
@@ -139,6 +163,7 @@ static struct smr **smr__domains;   /* by d_idx; NULL: free index */
 static uint32_t smr__ndomains;      /* capacity of smr__domains */
 static uint64_t smr__next_id = 1;   /* domain ids: never reused (I7) */
 static uint64_t smr__next_serial = 1;
+static struct smr__thread *smr__threads;  /* live tables (smr__glock) */
 static pthread_key_t smr__key;
 static pthread_once_t smr__once = PTHREAD_ONCE_INIT;
 static int smr__once_err;
@@ -293,7 +318,8 @@ smr__slots_grow(struct smr *smr)
     memset(used + (smr->d_cap + 63) / 64, 0,
         ((ncap + 63) / 64 - (smr->d_cap + 63) / 64) * sizeof(uint64_t));
     smr->d_used = used;
-    if (posix_memalign((void **)&c, SMR__CACHE_LINE, n * sizeof(*c)) != 0)
+    if (posix_memalign((void **)&c, _Alignof(struct smr__slot),
+        n * sizeof(*c)) != 0)
         return ENOMEM;
     memset(c, 0, n * sizeof(*c));
     for (uint32_t j = 0; j < n; j++)
@@ -375,47 +401,104 @@ smr__thread_of(struct smr__thread_hot *hot)
         offsetof(struct smr__thread, hot));
 }
 
-/* The calling thread's table with room for index idx.  NULL on ENOMEM. */
+static void
+smr__tent_clear(struct smr__tent *e)
+{
+    /* Id first: a lookup that still matches the id finds the real slot. */
+    __atomic_store_n(&e->id, 0, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&e->slot, &smr__idle_slot.h, __ATOMIC_RELAXED);
+}
+
+/* Entry for index idx in t's tables, or NULL past the overflow array. */
+static struct smr__tent *
+smr__tent_of(struct smr__thread *t, uint32_t idx)
+{
+    if (idx < SMR__TFAST - 1)
+        return &t->hot.ent[idx];
+    idx -= SMR__TFAST - 1;
+    return idx < t->t_ovf_cap ? &t->t_ovf[idx] : NULL;
+}
+
+/* The calling thread's table (NULL if it has none). */
+static struct smr__thread *
+smr__thread_self(void)
+{
+    struct smr__thread_hot *hot = smr__self;
+
+    return hot == &smr__empty_hot ? NULL : smr__thread_of(hot);
+}
+
+/* The calling thread's table with an entry for index idx.  NULL: ENOMEM. */
 static struct smr__thread *
 smr__thread_get(uint32_t idx)
 {
-    struct smr__thread_hot *hot = smr__self;
-    struct smr__thread *t, *nt;
-    uint32_t ncap;
+    struct smr__thread *t = smr__thread_self();
 
-    if (hot != &smr__empty_hot && idx < hot->cap)
-        return smr__thread_of(hot);
+    if (t != NULL && smr__tent_of(t, idx) != NULL)
+        return t;
     if (pthread_once(&smr__once, smr__init_once) != 0 || smr__once_err != 0)
         return NULL;
-    ncap = hot->cap * 2 > idx + 1 ? hot->cap * 2 : idx + 1;
-    if (ncap < 8)
-        ncap = 8;
-    nt = calloc(1, sizeof(*nt) + ncap * sizeof(struct smr__tent));
-    if (nt == NULL)
-        return NULL;
-    if (hot != &smr__empty_hot) {
-        t = smr__thread_of(hot);
-        nt->t_serial = t->t_serial;
-        nt->t_tid = t->t_tid;
-        memcpy(nt->hot.ent, hot->ent, hot->cap * sizeof(struct smr__tent));
-    } else {
-        t = NULL;
-        nt->t_serial = __atomic_add_fetch(&smr__next_serial, 1,
+    if (t == NULL) {
+        t = calloc(1, sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        for (uint32_t i = 0; i < SMR__TFAST; i++)
+            t->hot.ent[i].slot = &smr__idle_slot.h;
+        t->t_serial = __atomic_add_fetch(&smr__next_serial, 1,
             __ATOMIC_RELAXED);
-        nt->t_tid = smr__gettid();
+        t->t_tid = smr__gettid();
+        if (pthread_setspecific(smr__key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+        pthread_mutex_lock(&smr__glock);
+        t->t_next = smr__threads;
+        if (smr__threads != NULL)
+            smr__threads->t_prev = t;
+        smr__threads = t;
+        pthread_mutex_unlock(&smr__glock);
+        /* A signal handler sees the empty table or this one, whole. */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        smr__self = &t->hot;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
     }
-    nt->hot.cap = ncap;
-    if (pthread_setspecific(smr__key, nt) != 0) {
-        free(nt);
+    if (idx >= SMR__TFAST - 1) {
+        uint32_t need = idx - (SMR__TFAST - 1) + 1;
+        uint32_t ncap = t->t_ovf_cap * 2 > need ? t->t_ovf_cap * 2 : need;
+        struct smr__tent *no;
+
+        if (ncap < 8)
+            ncap = 8;
+        /* Under the registry lock: smr_destroy clears entries in here. */
+        pthread_mutex_lock(&smr__glock);
+        if (need > t->t_ovf_cap) {
+            no = realloc(t->t_ovf, ncap * sizeof(*no));
+            if (no == NULL) {
+                pthread_mutex_unlock(&smr__glock);
+                return NULL;
+            }
+            for (uint32_t i = t->t_ovf_cap; i < ncap; i++)
+                no[i] = (struct smr__tent)SMR__TENT_EMPTY;
+            t->t_ovf = no;
+            t->t_ovf_cap = ncap;
+        }
+        pthread_mutex_unlock(&smr__glock);
+    }
+    return t;
+}
+
+/* This thread's slot on smr if it has one, without claiming. */
+static struct smr__slot *
+smr__slot_peek(const struct smr *smr)
+{
+    struct smr__thread *t = smr__thread_self();
+    struct smr__tent *e;
+
+    if (t == NULL || (e = smr__tent_of(t, smr->h.d_idx)) == NULL ||
+        e->id != smr->h.d_id)
         return NULL;
-    }
-    /* A signal handler sees either table whole (it runs to completion
-     * before we go on, and only the owner ever changes smr__self). */
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    smr__self = &nt->hot;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    free(t);
-    return nt;
+    return (struct smr__slot *)e->slot;
 }
 
 /* Claim this thread's slot on smr.  0, EINVAL or ENOMEM. */
@@ -423,15 +506,17 @@ static int
 smr__attach(struct smr *smr, struct smr__slot_hot **out)
 {
     struct smr__thread *t;
+    struct smr__tent *e;
     struct smr__slot *s;
     uint32_t idx;
 
     smr__check(smr, "smr_enter/smr_thread_attach");
-    idx = smr->h.d_idx;
-    if (idx < smr__self->cap && smr__self->ent[idx].id == smr->h.d_id) {
-        *out = smr__self->ent[idx].slot;
+    s = smr__slot_peek(smr);
+    if (s != NULL) {
+        *out = &s->h;
         return 0;
     }
+    idx = smr->h.d_idx;
     t = smr__thread_get(idx);
     if (t == NULL)
         return ENOMEM;
@@ -440,9 +525,10 @@ smr__attach(struct smr *smr, struct smr__slot_hot **out)
     pthread_mutex_unlock(&smr->d_lock);
     if (s == NULL)
         return ENOMEM;
-    t->hot.ent[idx].slot = &s->h;
+    e = smr__tent_of(t, idx);
+    __atomic_store_n(&e->slot, &s->h, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);  /* slot before id, for handlers */
-    t->hot.ent[idx].id = smr->h.d_id;
+    __atomic_store_n(&e->id, smr->h.d_id, __ATOMIC_RELAXED);
     *out = &s->h;
     return 0;
 }
@@ -459,16 +545,43 @@ smr__slot_slow(smr_t smr)
     return s;
 }
 
-/* This thread's slot if it has one, without claiming. */
-static struct smr__slot *
-smr__slot_peek(const struct smr *smr)
+/*
+ * Out-of-line halves of smr_enter and smr_lazy_enter: the first section of
+ * a thread on a domain, domains past the fast table (d_off names the
+ * sentinel), and (lazy) domains whose readers are fenced (d_lazy_id is
+ * SMR__ID_NONE).  Out of line, not "find the slot, then go on inline": a
+ * call the compiler can make a tail call keeps the exported smr_enter
+ * frameless.
+ */
+SMR_API void
+smr__enter_slow(smr_t smr)
 {
-    struct smr__thread_hot *t = smr__self;
-    uint32_t i = smr->h.d_idx;
+    smr__enter_at(smr, smr__slot_slow(smr));
+}
 
-    if (i < t->cap && t->ent[i].id == smr->h.d_id)
-        return (struct smr__slot *)t->ent[i].slot;
-    return NULL;
+SMR_API void
+smr__lazy_enter_slow(smr_t smr)
+{
+    struct smr__slot_hot *s = smr__slot_slow(smr);
+
+    if (smr->h.d_flags & SMR__F_LAZY_FAST)
+        smr__lazy_enter_at(smr, s);
+    else
+        smr__enter_at(smr, s);
+}
+
+/* smr_exit found depth 0 at d_off: a domain past the fast table, or an
+ * exit without an enter. */
+SMR_API void
+smr__exit_slow(smr_t smr)
+{
+    struct smr__slot *s;
+
+    smr__check(smr, "smr_exit");
+    s = smr__slot_peek(smr);
+    if (s == NULL || atomic_load_rlx(&s->h.c_depth) == 0)
+        smr__die(smr, "smr_exit without smr_enter");
+    smr__exit_at(smr, &s->h);
 }
 
 SMR_API int
@@ -492,29 +605,50 @@ smr_thread_detach(smr_t smr)
         return;
     if (s->h.c_depth != 0)
         smr__die(smr, "smr_thread_detach inside a read section");
-    smr__self->ent[smr->h.d_idx].id = 0;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /* Under the registry lock, like smr_destroy's clearing. */
+    pthread_mutex_lock(&smr__glock);
+    smr__tent_clear(smr__tent_of(smr__thread_self(), smr->h.d_idx));
+    pthread_mutex_unlock(&smr__glock);
     pthread_mutex_lock(&smr->d_lock);
     smr__slot_release(smr, s);
     pthread_mutex_unlock(&smr->d_lock);
 }
 
-/* TLS destructor: give back every slot whose domain still exists. */
+/* Unlink t from the registry; smr__glock held. */
+static void
+smr__thread_unlink(struct smr__thread *t)
+{
+    if (t->t_prev != NULL)
+        t->t_prev->t_next = t->t_next;
+    else
+        smr__threads = t->t_next;
+    if (t->t_next != NULL)
+        t->t_next->t_prev = t->t_prev;
+}
+
+/* TLS destructor: give back every slot (entries name live domains only:
+ * smr_destroy clears them). */
 static void
 smr__thread_exit(void *arg)
 {
     struct smr__thread *t = arg;
-    struct smr__thread_hot *hot = &t->hot;
+    uint32_t n = SMR__TFAST - 1 + t->t_ovf_cap;
     struct smr *smr;
 
     pthread_mutex_lock(&smr__glock);
-    for (uint32_t i = 0; i < hot->cap; i++) {
-        if (hot->ent[i].id == 0 || i >= smr__ndomains)
+    for (uint32_t i = 0; i < n; i++) {
+        struct smr__tent *e = smr__tent_of(t, i);
+        if (e->id == 0)
             continue;
-        smr = smr__domains[i];
-        if (smr == NULL || smr->h.d_id != hot->ent[i].id)
-            continue;           /* destroyed, index reused: stale (I7) */
-        struct smr__slot *s = (struct smr__slot *)hot->ent[i].slot;
+        smr = i < smr__ndomains ? smr__domains[i] : NULL;
+        /* Cannot happen: smr_destroy clears the entries (I7). */
+        if (smr == NULL || smr->h.d_id != e->id) {
+#if SMR_CONFIG_DEBUG
+            smr__die(smr, "thread table entry for a dead domain");
+#endif
+            continue;
+        }
+        struct smr__slot *s = (struct smr__slot *)e->slot;
         if (s->h.c_depth != 0) {
 #if SMR_CONFIG_DEBUG
             smr__die(smr, "thread %d exited inside a read section",
@@ -528,20 +662,15 @@ smr__thread_exit(void *arg)
         smr__slot_release(smr, s);
         pthread_mutex_unlock(&smr->d_lock);
     }
+    smr__thread_unlink(t);
     pthread_mutex_unlock(&smr__glock);
-    if (smr__self == hot)
+    if (smr__self == &t->hot)
         smr__self = &smr__empty_hot;
+    free(t->t_ovf);
     free(t);
 }
 
-/* ---- misuse helpers called from the inline path ----------------------- */
-
-SMR_API void
-smr__misuse_exit(smr_t smr)
-{
-    smr__check(smr, "smr_exit");
-    smr__die(smr, "smr_exit without smr_enter");
-}
+/* ---- helpers called from the inline path ------------------------------ */
 
 #if SMR_SEQ32
 /*
@@ -599,18 +728,19 @@ smr_entered(smr_t smr)
 SMR_API bool
 smr_entered_any(void)
 {
-    struct smr__thread_hot *t = smr__self;
+    struct smr__thread *t = smr__thread_self();
     bool inside = false;
 
-    /* Stale entries (destroyed domains) point at freed slots: check each id
-     * against the live registry, under its lock (a slow path: pools call
-     * this only past their pending cap). */
+    if (t == NULL)
+        return false;
+    /* Under the registry lock: a concurrent smr_destroy clears entries and
+     * frees their slots (a slow path: pools call this only past their
+     * pending cap). */
     pthread_mutex_lock(&smr__glock);
-    for (uint32_t i = 0; i < t->cap && i < smr__ndomains && !inside; i++) {
-        if (t->ent[i].id == 0 || smr__domains[i] == NULL ||
-            smr__domains[i]->h.d_id != t->ent[i].id)
-            continue;
-        inside = atomic_load_rlx(&t->ent[i].slot->c_depth) != 0;
+    for (uint32_t i = 0; i < SMR__TFAST - 1 + t->t_ovf_cap && !inside; i++) {
+        struct smr__tent *e = smr__tent_of(t, i);
+        if (e->id != 0)
+            inside = atomic_load_rlx(&e->slot->c_depth) != 0;
     }
     pthread_mutex_unlock(&smr__glock);
     return inside;
@@ -639,6 +769,14 @@ smr__domain_release(smr_t smr)
 
 /* ---- create / destroy ------------------------------------------------- */
 
+/* smr_lazy_enter's key: the domain id only while readers run fence-free. */
+static void
+smr__set_lazy_id(struct smr *smr)
+{
+    smr->h.d_lazy_id = (smr->h.d_flags & SMR__F_LAZY_FAST) ?
+        smr->h.d_id : SMR__ID_NONE;
+}
+
 SMR_API smr_t
 smr_create(const char *name, int limit, int flags)
 {
@@ -655,7 +793,7 @@ smr_create(const char *name, int limit, int flags)
         errno = ENOMEM;
         return NULL;
     }
-    if (posix_memalign((void **)&smr, SMR__CACHE_LINE, sizeof(*smr)) != 0) {
+    if (posix_memalign((void **)&smr, _Alignof(struct smr), sizeof(*smr)) != 0) {
         errno = ENOMEM;
         return NULL;
     }
@@ -704,7 +842,10 @@ smr_create(const char *name, int limit, int flags)
         smr__ndomains = n;
     }
     smr->h.d_idx = idx;
+    smr->h.d_off = (uint32_t)((idx < SMR__TFAST - 1 ? idx : SMR__TFAST - 1) *
+        sizeof(struct smr__tent));
     smr->h.d_id = smr__next_id++;
+    smr__set_lazy_id(smr);
     smr->h.d_magic = SMR__MAGIC;
     smr__domains[idx] = smr;
     pthread_mutex_unlock(&smr__glock);
@@ -732,12 +873,18 @@ smr_destroy(smr_t smr)
             smr__die(smr, "smr_destroy with a reader inside (thread %d)",
                 (int)s->c_tid);
     }
+    /* Detach every thread's entry (SPEC §2, I7): smr_exit trusts them. */
+    for (struct smr__thread *t = smr__threads; t != NULL; t = t->t_next) {
+        struct smr__tent *e = smr__tent_of(t, smr->h.d_idx);
+        if (e != NULL && e->id == smr->h.d_id)
+            smr__tent_clear(e);
+    }
     smr__domains[smr->h.d_idx] = NULL;
     smr->h.d_magic = SMR__MAGIC_DEAD;
     pthread_mutex_unlock(&smr->d_lock);
     pthread_mutex_unlock(&smr__glock);
-    /* Threads keep stale table entries; the id never matches again (I7).
-     * The domain memory itself is gone, as after FreeBSD's smr_destroy. */
+    /* The domain memory is gone, as after FreeBSD's smr_destroy; its id is
+     * never handed out again (I7). */
     for (uint32_t k = 0; k < smr->d_nchunks; k++)
         free(smr->d_chunks[k]);
     free(smr->d_used);
@@ -830,7 +977,7 @@ smr_advance(smr_t smr)
     smr__check(smr, "smr_advance");
     /* Deferred clocks count per thread, in the slot: claim one then. */
     self = (smr->h.d_flags & SMR_DEFERRED) ?
-        (struct smr__slot *)smr__slot(smr) : smr__slot_peek(smr);
+        (struct smr__slot *)smr__slot_slow(smr) : smr__slot_peek(smr);
     SMR__COUNT(smr, self, st_advance, SMR__ST_ADVANCE);
     if (smr->h.d_flags & SMR__F_LAZY_FAST)
         return smr__lazy_advance(smr);
@@ -1274,10 +1421,21 @@ smr__atfork_child(void)
             smr__slot_release(smr, s);
         }
     }
+    /* The other threads' tables: their owners do not exist here. */
+    for (struct smr__thread *t = smr__threads, *next; t != NULL; t = next) {
+        next = t->t_next;
+        if (t->t_serial == me)
+            continue;
+        smr__thread_unlink(t);
+        free(t->t_ovf);
+        free(t);
+    }
     pthread_mutex_unlock(&smr__glock);
     if (!smr__lazy_atfork_child()) {
         for (uint32_t i = 0; i < smr__ndomains; i++)
-            if (smr__domains[i] != NULL)
+            if (smr__domains[i] != NULL) {
                 smr__domains[i]->h.d_flags &= ~(uint32_t)SMR__F_LAZY_FAST;
+                smr__set_lazy_id(smr__domains[i]);
+            }
     }
 }

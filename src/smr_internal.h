@@ -56,7 +56,8 @@
 
 /* ---- slots ------------------------------------------------------------ */
 
-/* One per (thread, domain), one cache line.  Owner-written fields only. */
+/* One per (thread, domain), SMR__SLOT_ALIGN bytes (one line, or a pair of
+ * lines where the hardware fetches pairs).  Owner-written fields only. */
 struct smr__slot {
     struct smr__slot_hot h;      /* c_seq, c_depth, c_deferred */
     uint64_t c_owner;            /* thread serial; 0 = free */
@@ -67,7 +68,7 @@ struct smr__slot {
     uint64_t st_poll;
     uint64_t st_poll_scan;
     uint64_t st_poll_fail;
-} __attribute__((aligned(SMR__CACHE_LINE)));
+} __attribute__((aligned(SMR__SLOT_ALIGN)));
 
 /* Slot chunks: chunk k holds SMR__CHUNK0 << k slots (stable addresses). */
 #define SMR__CHUNK0  16u
@@ -78,7 +79,9 @@ struct smr__slot {
 struct smr {
     struct smr__domain_hot h;    /* magic, flags, idx, id | s_wr_seq */
     /* The read hand: every section that began before it has ended. */
-    smr_seq_t s_rd_seq __attribute__((aligned(SMR__CACHE_LINE)));
+    /* (SMR__SLOT_ALIGN: pollers write it; keep it out of the clock's line
+     * pair, which every reader loads at every enter.) */
+    smr_seq_t s_rd_seq __attribute__((aligned(SMR__SLOT_ALIGN)));
     /* Lazy clock (src/smr_lazy.c): barrier bookkeeping, own line. */
     smr_seq_t l_barrier_seq __attribute__((aligned(SMR__CACHE_LINE)));
     uint64_t l_last_tick;        /* lazy clock: tick of the last write */

@@ -9,6 +9,10 @@
  *
  * Interface (each is a macro or static inline function):
  *   SMR__CACHE_LINE                cache-line size used for padding
+ *   SMR__SLOT_ALIGN                spacing of data that different threads
+ *                                  write (reader slots, the pollers' read
+ *                                  hand): the line size, or more where the
+ *                                  hardware moves lines in pairs
  *   smr__cpu_relax()               spin-wait hint
  *   smr__fence_full()              seq_cst fence: store->load and everything
  *   smr__store_fence_sl(p, v)      relaxed store of v to *p followed by a

@@ -16,6 +16,9 @@
 #ifndef SMR__CACHE_LINE
 #define SMR__CACHE_LINE 64
 #endif
+#ifndef SMR__SLOT_ALIGN
+#define SMR__SLOT_ALIGN SMR__CACHE_LINE
+#endif
 
 #ifndef smr__cpu_relax
 #define smr__cpu_relax() __atomic_signal_fence(__ATOMIC_SEQ_CST)
