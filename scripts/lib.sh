@@ -2,8 +2,11 @@
 # Shared by scripts/test and scripts/demo (sourced, not run).
 
 # The Debian packages a full build (library, tests, benchmarks) needs.
+# manpages, manpages-dev: the system pages ours cross-reference (fork(2),
+# membarrier(2), signal-safety(7)), which `mandoc -Tlint` looks up.
 SMR_DEB_PACKAGES=(cmake gcc g++ make pkg-config libcriterion-dev libhwloc-dev
-                  liburcu-dev libck-dev libjemalloc-dev libmimalloc-dev mandoc)
+                  liburcu-dev libck-dev libjemalloc-dev libmimalloc-dev mandoc
+                  manpages manpages-dev)
 
 smr_log() { printf '==> %s\n' "$*"; }
 
