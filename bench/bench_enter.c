@@ -81,18 +81,40 @@ static const char *const scheme_key[NSCHEME] = {
 
 #define CL 64
 
-/* The object every section loads through a shared pointer. */
+/*
+ * The object every section loads through a shared pointer.  Both the
+ * pointer and the object's field sit at byte 32 of their cache lines.
+ * Every scheme's per-thread state that a section stores to (libsmr's slot
+ * head, the bare xchg slot, urcu's reader ctr, ck's record head) is at
+ * bytes 0-15 of its line, so a body load can never share address bits
+ * 11:0 with a pending section store.  Such "4K aliasing" makes the load
+ * wait for the store to commit; when the allocator happened to put
+ * libsmr's slot at the page offset of g_obj it cost ~4 ns per pair, an
+ * accident of this program's layout, not of any scheme.
+ */
 struct obj {
+    char pad[32];
     uint64_t v;
 };
-static struct obj g_obj_storage = {1};
-static struct obj *g_obj __attribute__((aligned(CL))) = &g_obj_storage;
+static struct obj g_obj_storage __attribute__((aligned(CL))) = {{0}, 1};
+static struct {
+    char pad[32];
+    struct obj *p;
+} g_objp __attribute__((aligned(CL))) = {{0}, &g_obj_storage};
+#define g_obj (g_objp.p)
+
+/*
+ * Per-thread state that sections store to is spaced PAIR bytes apart for
+ * every scheme (libsmr's slots are, on x86-64): Intel's L2 prefetcher
+ * moves lines in 128-byte pairs, so 64-byte neighbours still interfere.
+ */
+#define PAIR 128
 
 /* Bare xchg scheme: a clock alone on its line, per-thread padded slots. */
 static uint64_t g_clock __attribute__((aligned(CL))) = 1;
 struct xslot {
     uint64_t v;
-} __attribute__((aligned(CL)));
+} __attribute__((aligned(PAIR)));
 
 static smr_t g_smr, g_smr_lazy;
 static ck_epoch_t g_epoch;
@@ -593,7 +615,7 @@ main(int argc, char **argv)
 
     /* ---- threads ---- */
     struct worker *w = aligned_alloc(CL, sizeof(*w) * (size_t)nthreads);
-    struct xslot *xs = aligned_alloc(CL, sizeof(*xs) * (size_t)nthreads);
+    struct xslot *xs = aligned_alloc(PAIR, sizeof(*xs) * (size_t)nthreads);
     if (w == NULL || xs == NULL) {
         perror("bench_enter");
         return 1;
@@ -605,7 +627,8 @@ main(int argc, char **argv)
     for (int i = 0; i < nthreads; i++) {
         w[i].id = i;
         w[i].xs = &xs[i];
-        w[i].rec = aligned_alloc(CL, sizeof(ck_epoch_record_t));
+        w[i].rec = aligned_alloc(PAIR, (sizeof(ck_epoch_record_t) + PAIR - 1) /
+            PAIR * PAIR);
         if (w[i].rec == NULL) {
             perror("bench_enter");
             return 1;
