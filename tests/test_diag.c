@@ -14,13 +14,7 @@
 
 #include <smr.h>
 
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
+#include "test_util.h"
 
 struct staller {
     smr_t smr;

@@ -18,6 +18,8 @@
 
 #include <smr.h>
 
+#include "test_util.h"
+
 /* What the kernel offers, asked independently of the library. */
 static bool
 kernel_has_membarrier(void)
@@ -46,14 +48,6 @@ stats(smr_t smr)
 
     smr_stats(smr, &st);
     return st;
-}
-
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
 }
 
 /* A reader thread that holds a lazy section until told to leave. */

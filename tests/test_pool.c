@@ -16,6 +16,8 @@
 #endif
 #include <smr.h>
 
+#include "test_util.h"
+
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
@@ -35,51 +37,6 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-#define MS 1000000ull /* ns */
-
-typedef unsigned long long ull;
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static bool
-wait_flag(atomic_int *f, int v, unsigned ms)
-{
-    uint64_t dl = now_ns() + ms * MS;
-
-    while (atomic_load(f) != v) {
-        if (now_ns() > dl)
-            return false;
-        sched_yield();
-    }
-    return true;
-}
-
-static const char *
-flags_name(int fl)
-{
-    switch (fl) {
-    case 0: return "default";
-    case SMR_DEFERRED: return "deferred";
-    case SMR_LAZY: return "lazy";
-    default: return "?";
-    }
-}
 
 static smr_t
 mk(const char *name, int flags)
