@@ -16,6 +16,8 @@
 #endif
 #include <smr.h>
 
+#include "test_util.h"
+
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
@@ -36,62 +38,7 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-#define MS 1000000ull /* ns */
 #define DEFERRED_LIMIT 8
-
-typedef unsigned long long ull;
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t
-thread_cpu_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Wait (yielding) until *f == v or ms pass; true if it got there. */
-static bool
-wait_flag(atomic_int *f, int v, unsigned ms)
-{
-    uint64_t dl = now_ns() + ms * MS;
-
-    while (atomic_load(f) != v) {
-        if (now_ns() > dl)
-            return false;
-        sched_yield();
-    }
-    return true;
-}
-
-static const char *
-flags_name(int fl)
-{
-    switch (fl) {
-    case 0: return "default";
-    case SMR_DEFERRED: return "deferred";
-    case SMR_LAZY: return "lazy";
-    default: return "?";
-    }
-}
 
 static smr_t
 mk(const char *name, int flags)
@@ -850,6 +797,123 @@ Test(slots, many_domains_and_reuse, .timeout = 30)
         smr_destroy(d[i]);
 }
 
+/*
+ * Domains past the thread table's 63 fast entries (SMR__TFAST - 1) take the
+ * out-of-line lookup: nested and lazy sections work there, a thread's exit
+ * gives their slots back, and a reader there holds goals back.
+ */
+static void *
+overflow_thread(void *arg)
+{
+    smr_t *d = arg;
+
+    for (int i = 0; i < 80; i++) {
+        smr_lazy_enter(d[i]);
+        smr_enter(d[i]);
+        if (!smr_entered(d[i]))
+            abort();
+    }
+    for (int i = 79; i >= 0; i--) {
+        smr_exit(d[i]);
+        smr_lazy_exit(d[i]);
+    }
+    return NULL;
+}
+
+Test(slots, past_the_fast_table, .timeout = 30)
+{
+    enum { N = 80 };   /* > SMR__TFAST */
+    smr_t d[N];
+    struct smr_stats st;
+    pthread_t t;
+
+    cr_assert(N > SMR__TFAST);
+    for (int i = 0; i < N; i++)
+        d[i] = mk("overflow", i % 2 ? SMR_LAZY : 0);
+    cr_assert(pthread_create(&t, NULL, overflow_thread, d) == 0);
+    cr_assert(pthread_join(t, NULL) == 0);
+    for (int i = 0; i < N; i++) {
+        smr_stats(d[i], &st);
+        cr_assert(st.live_slots == 0, "domain %d: %llu live slots after "
+            "the thread exited", i, (ull)st.live_slots);
+    }
+    /* A reader on the last domain blocks its goals, and only its. */
+    smr_lazy_enter(d[N - 1]);
+    smr_enter(d[N - 1]);
+    smr_exit(d[N - 1]);
+    cr_assert(smr_entered(d[N - 1]));
+    smr_seq_t g = smr_advance(d[N - 1]);
+    for (int i = 0; i < 100; i++)
+        cr_assert(!smr_poll(d[N - 1], g, false),
+            "goal reached with a reader inside a domain past the fast table");
+    g = smr_advance(d[N - 2]);
+    cr_assert(smr_wait_timeout(d[N - 2], g, 5000 * MS));
+    smr_lazy_exit(d[N - 1]);
+    g = smr_advance(d[N - 1]);
+    cr_assert(smr_wait_timeout(d[N - 1], g, 5000 * MS));
+    for (int i = 0; i < N; i++)
+        smr_destroy(d[i]);
+}
+
+/*
+ * White box: smr_destroy clears the domain's entry in every thread's table
+ * (smr_exit trusts the entry without checking the id), including threads
+ * that are alive and idle, and entries past the fast table.
+ */
+struct clear_ctl {
+    smr_t d[SMR__TFAST + 1];
+    atomic_int step;
+    atomic_int ok;
+};
+
+static void *
+clear_thread(void *arg)
+{
+    struct clear_ctl *c = arg;
+    uint32_t idx0 = ((struct smr__domain_hot *)c->d[0])->d_idx;
+
+    if (smr_thread_attach(c->d[0]) != 0 ||
+        smr_thread_attach(c->d[SMR__TFAST]) != 0)
+        return NULL;
+    if (smr__self->ent[idx0].id != ((struct smr__domain_hot *)c->d[0])->d_id)
+        return NULL;
+    atomic_store(&c->step, 1);
+    if (!wait_flag(&c->step, 2, 10000))
+        return NULL;
+    atomic_store(&c->ok, smr__self->ent[idx0].id == 0 &&
+        smr__self->ent[idx0].slot != NULL);
+    return NULL;
+}
+
+Test(slots, destroy_clears_entries, .timeout = 30)
+{
+    struct clear_ctl c;
+    pthread_t t;
+    uint32_t idx0;
+
+    memset(&c, 0, sizeof(c));
+    for (int i = 0; i <= SMR__TFAST; i++)
+        c.d[i] = mk("clear", 0);
+    idx0 = ((struct smr__domain_hot *)c.d[0])->d_idx;
+    cr_assert(idx0 < SMR__TFAST - 1);
+    smr_enter(c.d[0]);
+    smr_exit(c.d[0]);
+    cr_assert(smr__self->ent[idx0].id != 0);
+    cr_assert(pthread_create(&t, NULL, clear_thread, &c) == 0);
+    cr_assert(wait_flag(&c.step, 1, 5000));
+    smr_destroy(c.d[0]);
+    cr_assert(smr__self->ent[idx0].id == 0 && smr__self->ent[idx0].slot,
+        "smr_destroy left this thread's entry");
+    atomic_store(&c.step, 2);
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_assert(atomic_load(&c.ok) == 1,
+        "smr_destroy left a live thread's entry");
+    /* The index is handed out again; exit without enter there aborts in
+     * misuse/exit_after_index_reuse_aborts. */
+    for (int i = 1; i <= SMR__TFAST; i++)
+        smr_destroy(c.d[i]);
+}
+
 /* A live thread that used a destroyed domain can use a new one. */
 struct reuse_ctl {
     _Atomic(smr_t) s;
@@ -1233,6 +1297,32 @@ Test(misuse, lazy_exit_without_enter_aborts, .signal = SIGABRT, .timeout = 30)
 {
     smr_t s = mk("lazy-exit-only", SMR_LAZY);
     smr_lazy_exit(s);
+}
+
+/* smr_exit does not check the entry's id: smr_destroy must have cleared
+ * the old domain's entry, or this exit would find its (freed) slot. */
+Test(misuse, exit_after_index_reuse_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t a = mk("old", 0), b;
+
+    smr_enter(a);
+    smr_exit(a);
+    smr_destroy(a);
+    b = mk("new-same-index", 0);
+    smr_exit(b);
+}
+
+Test(misuse, exit_without_enter_past_fast_table_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t d[SMR__TFAST + 1];
+
+    for (int i = 0; i <= SMR__TFAST; i++)
+        d[i] = mk("many", 0);
+    smr_enter(d[SMR__TFAST]);
+    smr_exit(d[SMR__TFAST]);
+    smr_exit(d[SMR__TFAST]);
 }
 
 /*
