@@ -473,15 +473,25 @@ smr__thread_get(uint32_t idx)
         /* Under the registry lock: smr_destroy clears entries in here. */
         pthread_mutex_lock(&smr__glock);
         if (need > t->t_ovf_cap) {
-            no = realloc(t->t_ovf, ncap * sizeof(*no));
+            struct smr__tent *old = t->t_ovf;
+
+            /* Not realloc: a signal handler of this thread may be looking
+             * up an attached domain in the old array; it stays valid until
+             * the new one is in place, and the capacity grows last. */
+            no = malloc(ncap * sizeof(*no));
             if (no == NULL) {
                 pthread_mutex_unlock(&smr__glock);
                 return NULL;
             }
+            if (old != NULL)
+                memcpy(no, old, t->t_ovf_cap * sizeof(*no));
             for (uint32_t i = t->t_ovf_cap; i < ncap; i++)
                 no[i] = (struct smr__tent)SMR__TENT_EMPTY;
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
             t->t_ovf = no;
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
             t->t_ovf_cap = ncap;
+            free(old);
         }
         pthread_mutex_unlock(&smr__glock);
     }
