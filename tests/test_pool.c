@@ -38,17 +38,6 @@
 /* ------------------------------------------------------------------ */
 
 
-static smr_t
-mk(const char *name, int flags)
-{
-    smr_t s;
-
-    errno = 0;
-    s = smr_create(name, (flags & SMR_DEFERRED) ? 8 : 0, flags);
-    cr_assert(s != NULL, "smr_create(%s) failed: errno %d", name, errno);
-    return s;
-}
-
 static smr_pool_t
 mkpool(const char *name, size_t size, smr_t smr, unsigned bmax, size_t cap)
 {
@@ -65,24 +54,6 @@ mkpool(const char *name, size_t size, smr_t smr, unsigned bmax, size_t cap)
     cr_assert(p != NULL, "smr_pool_create_args(%s) failed: errno %d", name,
         errno);
     return p;
-}
-
-static void
-sec_enter(smr_t s, int flags)
-{
-    if (flags & SMR_LAZY)
-        smr_lazy_enter(s);
-    else
-        smr_enter(s);
-}
-
-static void
-sec_exit(smr_t s, int flags)
-{
-    if (flags & SMR_LAZY)
-        smr_lazy_exit(s);
-    else
-        smr_exit(s);
 }
 
 static struct smr_pool_stats
@@ -136,63 +107,6 @@ drain(smr_pool_t p, unsigned ms)
     }
 }
 
-/* A reader that enters a section and stays until released or hold_ms. */
-struct held {
-    smr_t smr;
-    int flags;
-    unsigned hold_ms;
-    atomic_int inside;
-    atomic_int release;
-    atomic_int done;
-    pthread_t tid;
-};
-
-static void *
-held_main(void *arg)
-{
-    struct held *h = arg;
-    uint64_t dl;
-
-    sec_enter(h->smr, h->flags);
-    atomic_store(&h->inside, 1);
-    if (h->hold_ms != 0) {
-        sleep_ms(h->hold_ms);
-    } else {
-        dl = now_ns() + 10000 * MS;
-        while (!atomic_load(&h->release) && now_ns() < dl)
-            usleep(200);
-    }
-    sec_exit(h->smr, h->flags);
-    atomic_store(&h->done, 1);
-    return NULL;
-}
-
-static void
-held_start(struct held *h, smr_t s, int flags, unsigned hold_ms)
-{
-    memset(h, 0, sizeof(*h));
-    h->smr = s;
-    h->flags = flags;
-    h->hold_ms = hold_ms;
-    cr_assert(pthread_create(&h->tid, NULL, held_main, h) == 0);
-    cr_assert(wait_flag(&h->inside, 1, 20000), "reader never entered");
-}
-
-static void
-held_stop(struct held *h)
-{
-    atomic_store(&h->release, 1);
-    cr_assert(pthread_join(h->tid, NULL) == 0);
-}
-
-static int all_flags[] = { 0, SMR_DEFERRED, SMR_LAZY };
-
-#define ALL_FLAGS(suite, name)                                          \
-    ParameterizedTestParameters(suite, name)                            \
-    {                                                                   \
-        return cr_make_param_array(int, all_flags,                      \
-            sizeof(all_flags) / sizeof(all_flags[0]));                  \
-    }
 
 /*
  * Run fn in a child with stderr captured; expect SIGABRT and a message

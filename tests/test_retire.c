@@ -36,50 +36,11 @@
 #define BATCH 64
 #define CAP 4096
 
-#define DEFERRED_LIMIT 8
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static smr_t
-mk(const char *name, int flags)
-{
-    smr_t s;
-
-    errno = 0;
-    s = smr_create(name, (flags & SMR_DEFERRED) ? DEFERRED_LIMIT : 0, flags);
-    cr_assert(s != NULL, "smr_create(%s, %s) failed: errno %d", name,
-        flags_name(flags), errno);
-    return s;
-}
-
-static void
-sec_enter(smr_t s, int flags)
-{
-    if (flags & SMR_LAZY)
-        smr_lazy_enter(s);
-    else
-        smr_enter(s);
-}
-
-static void
-sec_exit(smr_t s, int flags)
-{
-    if (flags & SMR_LAZY)
-        smr_lazy_exit(s);
-    else
-        smr_exit(s);
-}
-
-static int all_flags[] = { 0, SMR_DEFERRED, SMR_LAZY };
-
-#define ALL_FLAGS(suite, name)                                          \
-    ParameterizedTestParameters(suite, name)                            \
-    {                                                                   \
-        return cr_make_param_array(int, all_flags,                      \
-            sizeof(all_flags) / sizeof(all_flags[0]));                  \
-    }
 
 /*
  * Counting objects.  count[i] is how often object i was reclaimed; a
@@ -91,19 +52,7 @@ static atomic_int count[NOBJ];
 static atomic_long total;
 static atomic_long violations;
 
-struct held;
 static struct held *watched;     /* reader whose section must block reclaim */
-
-struct held {
-    smr_t smr;
-    int flags;
-    unsigned hold_ms;
-    atomic_int inside;
-    atomic_int release;
-    atomic_int leaving;
-    atomic_int done;
-    pthread_t tid;
-};
 
 static void
 count_fn(void *p)
@@ -131,46 +80,6 @@ assert_once(int lo, int hi)
         cr_assert(atomic_load(&count[i]) == 1,
             "object %d reclaimed %d times (want 1)", i,
             atomic_load(&count[i]));
-}
-
-static void *
-held_main(void *arg)
-{
-    struct held *h = arg;
-    uint64_t dl;
-
-    sec_enter(h->smr, h->flags);
-    atomic_store(&h->inside, 1);
-    if (h->hold_ms != 0) {
-        sleep_ms(h->hold_ms);
-    } else {
-        dl = now_ns() + 10000 * MS;
-        while (!atomic_load(&h->release) && now_ns() < dl)
-            usleep(200);
-    }
-    atomic_store(&h->leaving, 1);
-    sec_exit(h->smr, h->flags);
-    atomic_store(&h->done, 1);
-    return NULL;
-}
-
-static void
-held_start(struct held *h, smr_t s, int flags, unsigned hold_ms)
-{
-    memset(h, 0, sizeof(*h));
-    h->smr = s;
-    h->flags = flags;
-    h->hold_ms = hold_ms;
-    cr_assert(pthread_create(&h->tid, NULL, held_main, h) == 0);
-    cr_assert(wait_flag(&h->inside, 1, 5000), "reader never entered");
-}
-
-static void
-held_stop(struct held *h)
-{
-    atomic_store(&h->release, 1);
-    cr_assert(pthread_join(h->tid, NULL) == 0);
-    cr_assert(atomic_load(&h->done) == 1);
 }
 
 /* A thread that calls smr_barrier and says when it returned. */

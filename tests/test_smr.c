@@ -38,39 +38,6 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-#define DEFERRED_LIMIT 8
-
-static smr_t
-mk(const char *name, int flags)
-{
-    smr_t s;
-
-    errno = 0;
-    s = smr_create(name, (flags & SMR_DEFERRED) ? DEFERRED_LIMIT : 0, flags);
-    cr_assert(s != NULL, "smr_create(%s, %s) failed: errno %d", name,
-        flags_name(flags), errno);
-    return s;
-}
-
-/* The read section a user of this domain kind would use. */
-static void
-sec_enter(smr_t s, int flags)
-{
-    if (flags & SMR_LAZY)
-        smr_lazy_enter(s);
-    else
-        smr_enter(s);
-}
-
-static void
-sec_exit(smr_t s, int flags)
-{
-    if (flags & SMR_LAZY)
-        smr_lazy_exit(s);
-    else
-        smr_exit(s);
-}
-
 /*
  * Non-blocking polls until the goal is reached or ms pass.  Lazy goals lie
  * in the future when handed out, so "reached" is checked with a bounded
@@ -90,77 +57,6 @@ poll_until(smr_t s, smr_seq_t goal, unsigned ms)
     }
 }
 
-/*
- * A reader thread that enters a section, says so, and stays inside for
- * hold_ms, or (hold_ms == 0) until released (at most 10 s, so that a
- * blocking bug turns into a failed assertion, not a hang).
- */
-struct held {
-    smr_t smr;
-    int flags;
-    unsigned hold_ms;
-    atomic_int inside;  /* 1: entered */
-    atomic_int release; /* main: leave now */
-    atomic_int leaving; /* 1: about to call exit */
-    atomic_int done;    /* 1: exited */
-    pthread_t tid;
-};
-
-static void *
-held_main(void *arg)
-{
-    struct held *h = arg;
-    uint64_t dl;
-
-    sec_enter(h->smr, h->flags);
-    atomic_store(&h->inside, 1);
-    if (h->hold_ms != 0) {
-        sleep_ms(h->hold_ms);
-    } else {
-        dl = now_ns() + 10000 * MS;
-        while (!atomic_load(&h->release) && now_ns() < dl)
-            usleep(200);
-    }
-    atomic_store(&h->leaving, 1);
-    sec_exit(h->smr, h->flags);
-    atomic_store(&h->done, 1);
-    return NULL;
-}
-
-static void
-held_start(struct held *h, smr_t s, int flags, unsigned hold_ms)
-{
-    memset(h, 0, sizeof(*h));
-    h->smr = s;
-    h->flags = flags;
-    h->hold_ms = hold_ms;
-    cr_assert(pthread_create(&h->tid, NULL, held_main, h) == 0);
-    cr_assert(wait_flag(&h->inside, 1, 5000), "reader never entered");
-}
-
-static void
-held_stop(struct held *h)
-{
-    atomic_store(&h->release, 1);
-    cr_assert(pthread_join(h->tid, NULL) == 0);
-    cr_assert(atomic_load(&h->done) == 1);
-}
-
-static int all_flags[] = { 0, SMR_DEFERRED, SMR_LAZY };
-static int clock_flags[] = { 0, SMR_DEFERRED };
-
-#define ALL_FLAGS(suite, name)                                          \
-    ParameterizedTestParameters(suite, name)                            \
-    {                                                                   \
-        return cr_make_param_array(int, all_flags,                      \
-            sizeof(all_flags) / sizeof(all_flags[0]));                  \
-    }
-#define CLOCK_FLAGS(suite, name)                                        \
-    ParameterizedTestParameters(suite, name)                            \
-    {                                                                   \
-        return cr_make_param_array(int, clock_flags,                    \
-            sizeof(clock_flags) / sizeof(clock_flags[0]));              \
-    }
 
 /* ------------------------------------------------------------------ */
 /* API basics and bad input (SPEC §1, §4)                              */
