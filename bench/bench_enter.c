@@ -48,6 +48,8 @@
 
 #include <smr.h>
 
+#include "bench_util.h"
+
 /* bench_exported.c: compiled with -DSMR_NO_INLINE, so it sees only the
  * exported declarations. */
 void bench_exported_fns(void (**enter)(smr_t), void (**exit_)(smr_t));
@@ -142,21 +144,6 @@ struct worker {
     struct xslot *xs;
     ck_epoch_record_t *rec;
 } __attribute__((aligned(CL)));
-
-static uint64_t
-clock_ns(clockid_t id)
-{
-    struct timespec ts;
-
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t
-now_ns(void)
-{
-    return clock_ns(CLOCK_MONOTONIC);
-}
 
 #define BODY(sink)                                                      \
     ((sink) += __atomic_load_n(&g_obj, __ATOMIC_ACQUIRE)->v)
@@ -309,61 +296,7 @@ worker_main(void *arg)
 
 /* ---- reporting helpers ------------------------------------------------ */
 
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-    double *t = malloc(sizeof(*t) * (size_t)n);
-
-    memcpy(t, v, sizeof(*t) * (size_t)n);
-    qsort(t, (size_t)n, sizeof(*t), cmp_double);
-    double m = (n & 1) ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-    free(t);
-    return m;
-}
-
 static uint64_t g_rng;
-
-static uint64_t
-rng_next(void)
-{
-    /* splitmix64 */
-    uint64_t z = (g_rng += 0x9e3779b97f4a7c15ull);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static void
-cpu_model(char *buf, size_t len)
-{
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-
-    snprintf(buf, len, "unknown");
-    if (f == NULL)
-        return;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, "model name", 10) == 0) {
-            char *p = strchr(line, ':');
-            if (p != NULL) {
-                p += 1 + strspn(p + 1, " \t");
-                p[strcspn(p, "\n")] = '\0';
-                snprintf(buf, len, "%s", p);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
 
 /*
  * Which TLS model does the loaded libsmr use for its thread-local state?
@@ -654,7 +587,7 @@ main(int argc, char **argv)
     /* Round -1 is a warm-up (a tenth of the work), not recorded. */
     for (int r = -1; r < rounds; r++) {
         for (int i = NSCHEME - 1; i > 0; i--) {
-            int j = (int)(rng_next() % (uint64_t)(i + 1));
+            int j = (int)(splitmix64(&g_rng) % (uint64_t)(i + 1));
             int t = order[i];
             order[i] = order[j];
             order[j] = t;

@@ -33,6 +33,8 @@
 
 #include <smr.h>
 
+#include "bench_util.h"
+
 enum { S_SMR_LAZY, S_SMR_FENCED, S_URCU_MEMB, NSCHEME };
 static const char *const scheme_name[NSCHEME] = {
     "smr_synchronize (SMR_LAZY)", "smr_synchronize (default)",
@@ -45,15 +47,6 @@ static smr_t d_lazy, d_fenced;
 static int stop;            /* atomic */
 static int reader_scheme;   /* atomic: which read side the reader runs */
 static uint64_t sink;
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void
 pin(int pu)
@@ -127,14 +120,6 @@ run_sync(int s, int n)
             smr_synchronize(s == S_SMR_LAZY ? d_lazy : d_fenced);
     }
     return (double)(now_ns() - t0) / n;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
 }
 
 int

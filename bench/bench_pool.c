@@ -56,6 +56,8 @@
 
 #include <smr.h>
 
+#include "bench_util.h"
+
 #define CL 64
 #define OBJ_SIZE 64
 #define RING 1024
@@ -119,15 +121,6 @@ struct worker {
     double ns;
     void *ring[RING];
 } __attribute__((aligned(CL)));
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- one alloc / one free per scheme ------------------------------------ */
 
@@ -242,35 +235,7 @@ worker_main(void *arg)
 
 /* ---- statistics helpers --------------------------------------------------- */
 
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-median(const double *v, int n)
-{
-    double t[n];
-
-    memcpy(t, v, sizeof(double) * (size_t)n);
-    qsort(t, (size_t)n, sizeof(double), cmp_double);
-    return (n & 1) ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
 static uint64_t g_rng;
-
-static uint64_t
-rng_next(void)
-{
-    uint64_t z = (g_rng += 0x9e3779b97f4a7c15ull);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static size_t
 rss_bytes(void)
@@ -326,7 +291,7 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
     }
     for (int r = -1; r < rounds; r++) {          /* -1: warm-up */
         for (int i = n - 1; i > 0; i--) {
-            int j = (int)(rng_next() % (uint64_t)(i + 1));
+            int j = (int)(splitmix64(&g_rng) % (uint64_t)(i + 1));
             int t = order[i];
             order[i] = order[j];
             order[j] = t;

@@ -76,6 +76,8 @@ void urcu_qsbr_barrier(void);
 
 #include <smr.h>
 
+#include "bench_util.h"
+
 #define CL 64
 #define AI inline __attribute__((always_inline))
 
@@ -151,26 +153,6 @@ static volatile int g_nlat;
 static int g_maxlat;
 static FILE *g_csv;
 static int g_quick;
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* This thread's CPU time: unlike wall time, it does not count the time the
- * thread sat descheduled while other work ran on the machine. */
-static uint64_t
-cpu_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void
 sleep_ns(uint64_t ns)
@@ -451,14 +433,6 @@ join(struct tctx *ctx, int n)
 }
 
 /* ---- statistics ---------------------------------------------------------- */
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
 
 static int
 cmp_u64(const void *a, const void *b)
@@ -1263,29 +1237,6 @@ b4_run(int s, int kind, int nreaders, uint64_t budget_ns)
 /* ====================================================================== */
 /* main                                                                   */
 /* ====================================================================== */
-
-static void
-cpu_model(char *buf, size_t len)
-{
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-
-    snprintf(buf, len, "unknown");
-    if (f == NULL)
-        return;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, "model name", 10) == 0) {
-            char *p = strchr(line, ':');
-            if (p != NULL) {
-                p += 1 + strspn(p + 1, " \t");
-                p[strcspn(p, "\n")] = '\0';
-                snprintf(buf, len, "%s", p);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
 
 static void
 usage(FILE *f)
