@@ -11,9 +11,9 @@
  * Names and meanings follow FreeBSD's <sys/smr.h> and <sys/smr_types.h>;
  * userspace additions are marked (+).  The contract is shared/SPEC.md.
  *
- * ABI note: the inline read path below reads struct smr__domain_hot,
- * struct smr__slot_hot and struct smr__thread_hot directly.  Their layout
- * is ABI: any change bumps SOVERSION.
+ * ABI note: the inline read path below reads struct smr__domain_hot and
+ * struct smr__thread_hot directly and knows the word's encoding
+ * (SMR__W_*).  Their layout is ABI: any change bumps SOVERSION.
  */
 #ifndef SMR_H
 #define SMR_H
@@ -170,43 +170,55 @@ struct smr__domain_hot {
     /* Read-mostly line: written at create/destroy (and in a fork child). */
     uint32_t d_magic;
     uint32_t d_flags;   /* SMR_LAZY, SMR_DEFERRED, SMR__F_* */
-    uint32_t d_idx;     /* index into every thread's slot table */
+    uint32_t d_idx;     /* index into every thread's table */
     uint32_t d_off;     /* byte offset of entry d_idx in the fast table, or
                          * of the sentinel entry for d_idx past it */
-    uint64_t d_id;      /* never reused: keys the thread's slot table */
-    uint64_t d_lazy_id; /* d_id if lazy readers run fence-free, else
-                         * SMR__ID_NONE (smr_lazy_enter takes a call) */
+    uint32_t d_lazy_off; /* d_off if lazy readers run fence-free, else the
+                         * sentinel's (smr_lazy_enter takes a call) */
+    uint32_t d_pad;
+    uint64_t d_id;      /* never reused: keys the thread's entries (I7) */
     /* The shared write clock, alone on its own line (written by advance). */
     smr_seq_t s_wr_seq __attribute__((aligned(SMR__CACHE_LINE)));
 };
 /* d_flags: lazy domain whose readers run fence-free (asymmetric barrier
  * available and registered); clear on fallback and non-lazy domains. */
 #define SMR__F_LAZY_FAST 0x100
-/* Matches no table entry (ids start at 1; an empty entry holds 0). */
-#define SMR__ID_NONE UINT64_MAX
-
-/* Head of a thread's slot on one domain (cache-line padded in src/smr.c). */
-struct smr__slot_hot {
-    smr_seq_t c_seq;      /* published sequence; SMR_SEQ_INVALID: idle */
-    uint32_t c_depth;     /* nesting depth (owner and its signal handlers) */
-    uint32_t c_deferred;  /* SMR_DEFERRED: advances since last clock write */
-};
 
 /*
- * The thread's slot table: a fixed array indexed by d_idx and keyed by d_id,
- * so it never moves and the fast path needs no bounds check.  Domains with
- * d_idx >= SMR__TFAST - 1 point d_off at the last entry, a sentinel that
- * never matches, and take an out-of-line lookup (src/smr.c).  An empty
- * entry holds id 0 and a slot that reads idle at depth 0, never NULL, so
- * smr_exit can load depth without testing the pointer.  smr_destroy clears
- * every thread's entry for the domain (under the registry lock), so an
- * entry is either empty or belongs to the live domain at that index.
+ * The reader's word: the published sequence and the nesting depth in one
+ * word, so an enter or an exit is one load and one store.  Sequences are
+ * multiples of 256 (src/smr_internal.h: SMR__SEQ_INCR), never 0, so
+ *   0                       idle (claimed, outside every section)
+ *   seq + depth, depth 1..255  inside; 255 means "255 or more": deeper
+ *                          nesting counts out of line (c_depth_ovf)
+ *   SMR__W_FREE (255)      no slot here: an unclaimed entry, the sentinel
+ *                          entry, a thread with no table; never published
+ * A poller reads the sequence as word & ~SMR__W_DEPTH (0: idle).
+ */
+#define SMR__W_DEPTH ((smr_seq_t)0xff)
+#define SMR__W_FREE  SMR__W_DEPTH
+#define SMR__W_SEQ(w) ((smr_seq_t)((w) & ~SMR__W_DEPTH))
+
+/*
+ * The thread's table: a fixed array indexed by d_idx, so it never moves and
+ * the fast path needs no bounds check.  Entry d_idx holds the thread's word
+ * for that domain, where pollers read it (through the domain's slot, which
+ * points here).  Domains with d_idx >= SMR__TFAST - 1 point d_off at the
+ * last entry, a sentinel whose word is always SMR__W_FREE, and take an
+ * out-of-line path that keeps their word in the slot itself (src/smr.c).
+ * smr_destroy returns every thread's entry for the domain to SMR__W_FREE
+ * (under the registry lock), so an entry is either free or belongs to the
+ * live domain at that index: the read path needs no id check.  Tables are
+ * never given back to malloc (a poller may read a word through a slot
+ * released a moment ago); an exited thread's table goes to the next thread.
  */
 #define SMR__TFAST 64
+struct smr__slot;
 struct smr__tent {
-    uint64_t id;
-    struct smr__slot_hot *slot;
-};
+    smr_seq_t t_word;         /* owner-written; read by pollers */
+    uint64_t t_id;            /* d_id of the domain, 0: free (slow paths) */
+    struct smr__slot *t_slot; /* the domain's record of this thread */
+} __attribute__((aligned(32)));
 struct smr__thread_hot {
     struct smr__tent ent[SMR__TFAST];
 };
@@ -216,14 +228,13 @@ extern SMR_API __thread struct smr__thread_hot *smr__self
     __attribute__((tls_model("initial-exec")));
 
 /* Out-of-line halves of the read path: first use (claims the slot),
- * domains past the fast table, fallback lazy domains, misuse. */
-SMR_API struct smr__slot_hot *smr__slot_slow(smr_t smr);
+ * domains past the fast table, fallback lazy domains, nesting past 254,
+ * misuse. */
 SMR_API void smr__enter_slow(smr_t smr);
 SMR_API void smr__lazy_enter_slow(smr_t smr);
 SMR_API void smr__exit_slow(smr_t smr);
 #if SMR_SEQ32
-SMR_API void smr__enter_recheck(smr_t smr, struct smr__slot_hot *s,
-                                smr_seq_t v);
+SMR_API void smr__enter_recheck(smr_t smr, smr_seq_t *w, smr_seq_t v);
 #endif
 #if SMR_CONFIG_DEBUG
 SMR_API void smr__assert_entered(smr_t smr, const char *what);
@@ -287,49 +298,32 @@ SMR_API SMR__INLINE_DECL void smr_lazy_exit(smr_t smr);
 /* C99 inline definitions (C++: inline functions); src/smr.c emits the
  * exported twins with `extern inline`. */
 #define SMR__INLINE inline __attribute__((always_inline))
-SMR_API inline struct smr__tent *smr__tent(smr_t smr);
-SMR_API inline void smr__depth_inc(struct smr__slot_hot *s);
-SMR_API inline void smr__enter_fenced(smr_t smr, struct smr__slot_hot *s);
-SMR_API inline void smr__enter_at(smr_t smr, struct smr__slot_hot *s);
-SMR_API inline void smr__lazy_enter_at(smr_t smr, struct smr__slot_hot *s);
-SMR_API inline void smr__exit_at(smr_t smr, struct smr__slot_hot *s);
+SMR_API inline smr_seq_t *smr__word(uint32_t off);
+SMR_API inline void smr__publish_fenced(smr_t smr, smr_seq_t *w);
+SMR_API inline void smr__publish_lazy(smr_t smr, smr_seq_t *w);
+SMR_API inline bool smr__exit_word(smr_seq_t *w);
 
 /*
- * The calling thread's entry for smr in the fast table: one TLS load, one
- * load of d_off, no bounds check (the table is fixed-size; see above).
+ * The calling thread's word at byte offset off of its table (d_off or
+ * d_lazy_off): one TLS load, no bounds check (the table is fixed-size).
  */
-SMR__INLINE struct smr__tent *
-smr__tent(smr_t smr)
+SMR__INLINE smr_seq_t *
+smr__word(uint32_t off)
 {
-    const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
-
-    return (struct smr__tent *)((char *)smr__self->ent + d->d_off);
+    return &((struct smr__tent *)((char *)smr__self->ent + off))->t_word;
 }
 
 /*
- * Raise the depth, then (callers) publish only if the slot is empty
- * (SPEC §2 nesting rule): a signal handler that interrupts anywhere after
- * this sees depth > 0 and so never clears the slot; it publishes itself
- * only if the slot is still empty.  The outermost case stores the constant
- * 1, not depth + 1: the store then does not depend on the load, so
- * back-to-back sections carry no store-to-load-forwarding chain through
- * the depth counter (worth ~1.5 ns per lazy pair on x86).
+ * Outermost fenced enter: the word was 0 (idle); publish the clock with
+ * depth 1.  One load and one store make the whole enter, so the SPEC §2
+ * nesting rule holds against our own signal handlers without a separate
+ * depth counter: a handler runs whole sections (balanced enters and exits)
+ * and returns, so it leaves the word exactly as it found it, and the
+ * interrupted load-then-store cannot tell it ran.  A handler that arrives
+ * after the store sees depth >= 1 and only counts.
  */
 SMR__INLINE void
-smr__depth_inc(struct smr__slot_hot *s)
-{
-    uint32_t depth = __atomic_load_n(&s->c_depth, __ATOMIC_RELAXED);
-
-    if (__builtin_expect(depth == 0, 1))
-        __atomic_store_n(&s->c_depth, 1, __ATOMIC_RELAXED);
-    else
-        __atomic_store_n(&s->c_depth, depth + 1, __ATOMIC_RELAXED);
-    /* Orders depth before the slot test against our own signal handlers. */
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-}
-
-SMR__INLINE void
-smr__enter_fenced(smr_t smr, struct smr__slot_hot *s)
+smr__publish_fenced(smr_t smr, smr_seq_t *w)
 {
     struct smr__domain_hot *d = (struct smr__domain_hot *)smr;
     smr_seq_t v;
@@ -348,10 +342,10 @@ smr__enter_fenced(smr_t smr, struct smr__slot_hot *s)
 #if defined(SMR__BROKEN_ENTER_NOFENCE)
     /* Deliberately broken variant (tests/torture only): no store->load
      * fence.  The litmus and torture tests must catch it. */
-    __atomic_store_n(&s->c_seq, v, __ATOMIC_RELAXED);
+    __atomic_store_n(w, v + 1, __ATOMIC_RELAXED);
 #else
     /* Store + store->load fence; partner: smr_poll's fence before its scan. */
-    smr__store_fence_sl(&s->c_seq, v);
+    smr__store_fence_sl(w, v + 1);
 #endif
     SMR__TSAN_ACQUIRE(&d->s_wr_seq);    /* partner: SMR__TSAN_RELEASE */
 #if SMR_SEQ32
@@ -359,28 +353,16 @@ smr__enter_fenced(smr_t smr, struct smr__slot_hot *s)
      * clock; the check is inline, the (rare) republish is not. */
     if (__builtin_expect((smr_seq_t)(__atomic_load_n(&d->s_wr_seq,
         __ATOMIC_RELAXED) - v) >= SMR__RECHECK, 0))
-        smr__enter_recheck(smr, s, v);
+        smr__enter_recheck(smr, w, v);
 #endif
 }
 
-/* smr_enter on the thread's slot s for smr. */
+/* Outermost lazy enter (fence-free domain): the word was 0. */
 SMR__INLINE void
-smr__enter_at(smr_t smr, struct smr__slot_hot *s)
-{
-    smr__depth_inc(s);
-    if (__atomic_load_n(&s->c_seq, __ATOMIC_RELAXED) == SMR_SEQ_INVALID)
-        smr__enter_fenced(smr, s);
-}
-
-/* smr_lazy_enter on the slot s of a fence-free lazy domain. */
-SMR__INLINE void
-smr__lazy_enter_at(smr_t smr, struct smr__slot_hot *s)
+smr__publish_lazy(smr_t smr, smr_seq_t *w)
 {
     struct smr__domain_hot *d = (struct smr__domain_hot *)smr;
 
-    smr__depth_inc(s);
-    if (__atomic_load_n(&s->c_seq, __ATOMIC_RELAXED) != SMR_SEQ_INVALID)
-        return;
     /*
      * Acquire: a plain load on x86; on arm64/POWER/RISC-V it keeps the
      * section's protected loads from being satisfied before the clock
@@ -388,73 +370,85 @@ smr__lazy_enter_at(smr_t smr, struct smr__slot_hot *s)
      * smr_advance (and the lazy clock update in src/smr_lazy.c).
      */
     smr_seq_t v = __atomic_load_n(&d->s_wr_seq, __ATOMIC_ACQUIRE);
-    __atomic_store_n(&s->c_seq, v, __ATOMIC_RELAXED);
+    __atomic_store_n(w, v + 1, __ATOMIC_RELAXED);
     /* Compiler-only: keep the store before the protected loads in program
      * order; the poller's membarrier does the rest (src/smr_lazy.c). */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
-/* smr_exit on slot s; depth 0 (the empty entry's idle slot, a domain past
- * the fast table, or an exit without enter) goes out of line. */
-SMR__INLINE void
-smr__exit_at(smr_t smr, struct smr__slot_hot *s)
+/*
+ * Exit on word w; false: not ours to do inline (depth 0: an exit without
+ * an enter, a free entry (domains past the fast table), or depth 255, the
+ * out-of-line nesting count).
+ */
+SMR__INLINE bool
+smr__exit_word(smr_seq_t *w)
 {
-    uint32_t depth = __atomic_load_n(&s->c_depth, __ATOMIC_RELAXED);
+    smr_seq_t x = __atomic_load_n(w, __ATOMIC_RELAXED);
+    uint32_t depth = (uint32_t)(x & SMR__W_DEPTH);
 
     if (__builtin_expect(depth == 1, 1)) {
-        __atomic_store_n(&s->c_depth, 0, __ATOMIC_RELAXED);
-        /* Depth drops before the slot clears: a handler arriving in between
-         * sees depth 0 and a full slot, and reuses the (older, so safe)
-         * value. */
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         /* Release: every protected load of the section happens before the
-         * slot reads empty.  Partner: smr_poll's acquire load of the slot. */
-        __atomic_store_n(&s->c_seq, (smr_seq_t)SMR_SEQ_INVALID,
-            __ATOMIC_RELEASE);
-    } else if (depth != 0) {
-        __atomic_store_n(&s->c_depth, depth - 1, __ATOMIC_RELAXED);
-    } else {
-        smr__exit_slow(smr);
+         * word reads idle.  Partner: smr_poll's acquire load of the word.
+         * (A handler arriving before this store nests on top and restores
+         * the word; one arriving after it sees idle: as in enter.) */
+        __atomic_store_n(w, (smr_seq_t)0, __ATOMIC_RELEASE);
+        return true;
     }
+    if (depth - 2 < (uint32_t)SMR__W_DEPTH - 2) {   /* 2 .. 254: inner */
+        __atomic_store_n(w, x - 1, __ATOMIC_RELAXED);
+        return true;
+    }
+    return false;
 }
 
 SMR__INLINE void
 smr_enter(smr_t smr)
 {
     const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
-    struct smr__tent *e = smr__tent(smr);
+    smr_seq_t *w = smr__word(d->d_off);
+    smr_seq_t x = __atomic_load_n(w, __ATOMIC_RELAXED);
 
-    if (__builtin_expect(e->id == d->d_id, 1))
-        smr__enter_at(smr, e->slot);
+    if (__builtin_expect(x == 0, 1))
+        smr__publish_fenced(smr, w);
+    else if ((x & SMR__W_DEPTH) != SMR__W_DEPTH)
+        __atomic_store_n(w, x + 1, __ATOMIC_RELAXED);   /* inner section */
     else
-        smr__enter_slow(smr);   /* first section here, or past the table */
+        smr__enter_slow(smr);   /* first section here, past the table,
+                                 * or nesting past 254 */
 }
 
 /*
- * No id check here: smr_destroy clears every thread's entries, so the entry
- * at d_off is empty (idle slot, depth 0: out of line) or this domain's.
+ * No id check here: smr_destroy frees every thread's entries, so the word
+ * at d_off is free (out of line) or this domain's.
  */
 SMR__INLINE void
 smr_exit(smr_t smr)
 {
-    smr__exit_at(smr, smr__tent(smr)->slot);
+    const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
+
+    if (__builtin_expect(!smr__exit_word(smr__word(d->d_off)), 0))
+        smr__exit_slow(smr);
 }
 
 /*
  * Lazy read section: no fence, no RMW, no syscall.  The poller's asymmetric
  * barrier (membarrier) stands in for the store->load fence; see
  * src/smr_lazy.c.  On a non-lazy domain, or a lazy domain that fell back to
- * fenced readers, d_lazy_id matches nothing and the call does smr_enter
+ * fenced readers, d_lazy_off names the sentinel and the call does smr_enter
  * (documented behaviour, never unsafe).
  */
 SMR__INLINE void
 smr_lazy_enter(smr_t smr)
 {
     const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
-    struct smr__tent *e = smr__tent(smr);
+    smr_seq_t *w = smr__word(d->d_lazy_off);
+    smr_seq_t x = __atomic_load_n(w, __ATOMIC_RELAXED);
 
-    if (__builtin_expect(e->id == d->d_lazy_id, 1))
-        smr__lazy_enter_at(smr, e->slot);
+    if (__builtin_expect(x == 0, 1))
+        smr__publish_lazy(smr, w);
+    else if ((x & SMR__W_DEPTH) != SMR__W_DEPTH)
+        __atomic_store_n(w, x + 1, __ATOMIC_RELAXED);   /* inner section */
     else
         smr__lazy_enter_slow(smr);
 }

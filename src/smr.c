@@ -18,6 +18,10 @@
  *                 ... protected loads ...
  *     smr_exit:   slot = INVALID (release)
  *
+ * (The "slot value" is the sequence part of the reader's word, which also
+ * holds its nesting depth; the word lives in the thread's table entry for
+ * the domain and the domain's slot points at it.  See "Words" below.)
+ *
  * A writer removes an object from every place a new reader could find it,
  * then advances the clock.  The returned goal is the new clock value: every
  * section that starts after the advance publishes a value >= goal and, by
@@ -43,7 +47,7 @@
  *
  * Invariants the code keeps:
  *
- *  I1  Sequence values are odd and only move forward: s_rd_seq <= every
+ *  I1  Sequence values are odd multiples of 256 and only move forward: s_rd_seq <= every
  *      published slot value that is not stale (I3) <= s_wr_seq.
  *  I2  An advance orders every store before it (the caller's unlink) before
  *      its clock increment with a full fence (POWER: sync).  A reader that
@@ -65,19 +69,37 @@
  *      did not write (never blocks).  Readers republish if their published
  *      value is SMR__RECHECK behind the clock before any protected load.
  *  I7  Per-thread state is keyed by a domain id that is never reused, and
- *      smr_destroy clears every thread's entry for the domain under the
- *      registry lock before its index can be handed out again.  So smr_enter
- *      (which checks the id) can never match a later domain at the same
- *      index or address, and smr_exit (which does not) finds either the
- *      domain's own slot or the idle slot of an empty entry (depth 0: out
- *      of line, where the misuse is caught).
+ *      smr_destroy frees every thread's entry for the domain (word
+ *      SMR__W_FREE, id 0) under the registry lock before its index can be
+ *      handed out again.  So the read path, which checks no id, finds at
+ *      d_off either a free entry (out of line, where first use is served
+ *      and misuse caught) or the domain's own word; the slow paths check
+ *      the id.
  *
- * Nesting and signals: enter raises the depth first and publishes only if
- * the slot is empty; exit lowers it and clears only at depth 0.  A signal
- * handler that enters at any instruction of the outer enter/exit either
- * finds the slot empty and publishes (the outer then keeps that value or
- * overwrites it with an older one, both conservative), or finds it full and
- * runs under the outer's older value.  See smr.h.
+ * Words.  A reader's word is seq + depth (smr.h, SMR__W_*): 0 idle, depth
+ * 1..255 inside, SMR__W_FREE no slot.  It lives in the owner's table entry,
+ * so an enter is one TLS load, one load of the entry and one store, like
+ * liburcu's per-thread counter; the domain's slot holds a pointer to it
+ * (c_wordp), and pollers read the word through that pointer.  Domains past
+ * the fast table keep the word in the slot (c_wordp = &c_word).  Three
+ * rules make the pointer safe to follow without a lock:
+ *  - thread tables are never freed, only handed to the next thread, so a
+ *    pointer read from a slot released a moment ago still points at a
+ *    word: free, idle, or (if reused) some thread's word for this very
+ *    domain, which at worst makes the poll conservative;
+ *  - a claim stores c_wordp before the thread can publish in the word
+ *    (program order in the owner) and before the release store of d_hw;
+ *    a poller that still reads the old pointer is in the situation of I4's
+ *    "found it empty": the fences (or membarrier) order the claim, which
+ *    precedes the publish, against the poller's clock load;
+ *  - a release points c_wordp back at c_word (0) after the entry is freed.
+ *
+ * Nesting and signals: an enter is "load the word; 0: publish clock + 1,
+ * else add 1"; an exit is "load; depth 1: store 0, else subtract 1".  A
+ * signal handler runs whole sections and returns, so it leaves the word as
+ * it found it, and the interrupted load-then-store is as if atomic with
+ * respect to it: the SPEC §2 rule (publish only if empty, clear only at
+ * depth 0) holds without a separate depth counter.  See smr.h.
  */
 #include <errno.h>
 #include <sched.h>
@@ -104,12 +126,10 @@
         __ATOMIC_RELAXED)
 
 /* ---- exported twins of the inline read path (liburcu style) ----------- */
-extern inline struct smr__tent *smr__tent(smr_t smr);
-extern inline void smr__depth_inc(struct smr__slot_hot *s);
-extern inline void smr__enter_fenced(smr_t smr, struct smr__slot_hot *s);
-extern inline void smr__enter_at(smr_t smr, struct smr__slot_hot *s);
-extern inline void smr__lazy_enter_at(smr_t smr, struct smr__slot_hot *s);
-extern inline void smr__exit_at(smr_t smr, struct smr__slot_hot *s);
+extern inline smr_seq_t *smr__word(uint32_t off);
+extern inline void smr__publish_fenced(smr_t smr, smr_seq_t *w);
+extern inline void smr__publish_lazy(smr_t smr, smr_seq_t *w);
+extern inline bool smr__exit_word(smr_seq_t *w);
 extern inline void smr_enter(smr_t smr);
 extern inline void smr_exit(smr_t smr);
 extern inline void smr_lazy_enter(smr_t smr);
@@ -142,14 +162,10 @@ struct smr__thread {
     struct smr__thread *t_next, *t_prev;
 };
 
-/*
- * The slot of every empty entry: idle, depth 0, never written.  smr_exit
- * reads its depth (0) and goes out of line; smr_enter never gets here (an
- * empty entry's id, 0, matches no domain).
- */
-static struct smr__slot smr__idle_slot;
-#define SMR__TENT_EMPTY { 0, &smr__idle_slot.h }
-/* Threads that never entered a section: every lookup misses. */
+/* A free entry: the read path goes out of line on its word. */
+#define SMR__TENT_EMPTY { SMR__W_FREE, 0, NULL }
+/* Threads that never entered a section: every word is free, never written
+ * (as is every table's last entry, the sentinel). */
 static struct smr__thread_hot smr__empty_hot = {
     .ent = { [0 ... SMR__TFAST - 1] = SMR__TENT_EMPTY },
 };
@@ -164,6 +180,9 @@ static uint32_t smr__ndomains;      /* capacity of smr__domains */
 static uint64_t smr__next_id = 1;   /* domain ids: never reused (I7) */
 static uint64_t smr__next_serial = 1;
 static struct smr__thread *smr__threads;  /* live tables (smr__glock) */
+/* Tables of exited threads, for the next thread (smr__glock): never freed,
+ * see "Words" above. */
+static struct smr__thread *smr__spare_tables;
 static pthread_key_t smr__key;
 static pthread_once_t smr__once = PTHREAD_ONCE_INIT;
 static int smr__once_err;
@@ -330,9 +349,13 @@ smr__slots_grow(struct smr *smr)
     return 0;
 }
 
-/* Claim the lowest free slot for thread t; d_lock held.  NULL on ENOMEM. */
+/*
+ * Claim the lowest free slot for thread t, whose word is at wordp (NULL:
+ * in the slot itself); d_lock held.  NULL on ENOMEM.
+ */
 static struct smr__slot *
-smr__slot_claim(struct smr *smr, const struct smr__thread *t)
+smr__slot_claim(struct smr *smr, const struct smr__thread *t,
+    smr_seq_t *wordp)
 {
     struct smr__slot *s;
     uint32_t i, w, nw;
@@ -349,9 +372,12 @@ smr__slot_claim(struct smr *smr, const struct smr__thread *t)
     }
     smr->d_used[i / 64] |= (uint64_t)1 << (i % 64);
     s = smr__slot_at(smr, i);
-    s->h.c_depth = 0;
-    s->h.c_deferred = 0;
+    s->c_depth_ovf = 0;
+    s->c_deferred = 0;
     s->c_owner = t->t_serial;
+    /* Before the d_hw release below, and before the owner can publish in
+     * the word (its program order): see "Words" above. */
+    atomic_store_rel(&s->c_wordp, wordp != NULL ? wordp : &s->c_word);
     s->c_tid = t->t_tid;
     s->st_advance = s->st_poll = s->st_poll_scan = s->st_poll_fail = 0;
     smr->d_nlive++;
@@ -373,9 +399,11 @@ smr__slot_release(struct smr *smr, struct smr__slot *s)
     uint32_t i = s->c_index;
 
     /* Release: the section's loads happen before the slot reads empty
-     * (partner: smr_poll's acquire load of the slot). */
-    atomic_store_rel(&s->h.c_seq, (smr_seq_t)SMR_SEQ_INVALID);
-    s->h.c_depth = 0;
+     * (partner: smr_poll's acquire load of the word).  The caller freed
+     * the table entry first, if the word was there. */
+    atomic_store_rel(&s->c_word, (smr_seq_t)0);
+    atomic_store_rel(&s->c_wordp, &s->c_word);
+    s->c_depth_ovf = 0;
     s->c_owner = 0;
     /* Threads without a slot count in d_st with relaxed RMWs too. */
     atomic_add_rlx(&smr->d_st[SMR__ST_ADVANCE], s->st_advance);
@@ -401,13 +429,26 @@ smr__thread_of(struct smr__thread_hot *hot)
         offsetof(struct smr__thread, hot));
 }
 
+/*
+ * Free an entry (the owner is outside every section of its domain, or
+ * gone).  The word first, with release (partner: the poller's acquire load
+ * of the word): the read path stops using the entry before the slow paths
+ * stop finding it, so a signal handler of the owner sees it whole.
+ */
 static void
 smr__tent_clear(struct smr__tent *e)
 {
-    /* Id first: a lookup that still matches the id finds the real slot. */
-    __atomic_store_n(&e->id, 0, __ATOMIC_RELAXED);
+    atomic_store_rel(&e->t_word, SMR__W_FREE);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(&e->slot, &smr__idle_slot.h, __ATOMIC_RELAXED);
+    atomic_store_rlx(&e->t_id, 0);
+    atomic_store_rlx(&e->t_slot, NULL);
+}
+
+/* Where slot s's owner publishes (its table entry, or the slot itself). */
+static inline smr_seq_t *
+smr__slot_word(const struct smr__slot *s)
+{
+    return atomic_load_rlx(&s->c_wordp);
 }
 
 /* Entry for index idx in t's tables, or NULL past the overflow array. */
@@ -440,16 +481,28 @@ smr__thread_get(uint32_t idx)
     if (pthread_once(&smr__once, smr__init_once) != 0 || smr__once_err != 0)
         return NULL;
     if (t == NULL) {
-        t = calloc(1, sizeof(*t));
-        if (t == NULL)
-            return NULL;
-        for (uint32_t i = 0; i < SMR__TFAST; i++)
-            t->hot.ent[i].slot = &smr__idle_slot.h;
+        /* A spare table (every entry free), else a new one. */
+        pthread_mutex_lock(&smr__glock);
+        if ((t = smr__spare_tables) != NULL)
+            smr__spare_tables = t->t_next;
+        pthread_mutex_unlock(&smr__glock);
+        if (t == NULL) {
+            if (posix_memalign((void **)&t, _Alignof(struct smr__thread),
+                sizeof(*t)) != 0)
+                return NULL;
+            memset(t, 0, sizeof(*t));
+            for (uint32_t i = 0; i < SMR__TFAST; i++)
+                t->hot.ent[i] = (struct smr__tent)SMR__TENT_EMPTY;
+        }
         t->t_serial = __atomic_add_fetch(&smr__next_serial, 1,
             __ATOMIC_RELAXED);
         t->t_tid = smr__gettid();
+        t->t_next = t->t_prev = NULL;
         if (pthread_setspecific(smr__key, t) != 0) {
-            free(t);
+            pthread_mutex_lock(&smr__glock);
+            t->t_next = smr__spare_tables;
+            smr__spare_tables = t;
+            pthread_mutex_unlock(&smr__glock);
             return NULL;
         }
         pthread_mutex_lock(&smr__glock);
@@ -506,14 +559,21 @@ smr__slot_peek(const struct smr *smr)
     struct smr__tent *e;
 
     if (t == NULL || (e = smr__tent_of(t, smr->h.d_idx)) == NULL ||
-        e->id != smr->h.d_id)
+        atomic_load_rlx(&e->t_id) != smr->h.d_id)
         return NULL;
-    return (struct smr__slot *)e->slot;
+    return atomic_load_rlx(&e->t_slot);
+}
+
+/* Is the thread inside a section on slot s (its word live)? */
+static bool
+smr__slot_inside(const struct smr__slot *s)
+{
+    return SMR__W_SEQ(atomic_load_rlx(smr__slot_word(s))) != SMR_SEQ_INVALID;
 }
 
 /* Claim this thread's slot on smr.  0, EINVAL or ENOMEM. */
 static int
-smr__attach(struct smr *smr, struct smr__slot_hot **out)
+smr__attach(struct smr *smr, struct smr__slot **out)
 {
     struct smr__thread *t;
     struct smr__tent *e;
@@ -523,30 +583,35 @@ smr__attach(struct smr *smr, struct smr__slot_hot **out)
     smr__check(smr, "smr_enter/smr_thread_attach");
     s = smr__slot_peek(smr);
     if (s != NULL) {
-        *out = &s->h;
+        *out = s;
         return 0;
     }
     idx = smr->h.d_idx;
     t = smr__thread_get(idx);
     if (t == NULL)
         return ENOMEM;
+    e = smr__tent_of(t, idx);
     pthread_mutex_lock(&smr->d_lock);
-    s = smr__slot_claim(smr, t);
+    s = smr__slot_claim(smr, t, idx < SMR__TFAST - 1 ? &e->t_word : NULL);
     pthread_mutex_unlock(&smr->d_lock);
     if (s == NULL)
         return ENOMEM;
-    e = smr__tent_of(t, idx);
-    __atomic_store_n(&e->slot, &s->h, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);  /* slot before id, for handlers */
-    __atomic_store_n(&e->id, smr->h.d_id, __ATOMIC_RELAXED);
-    *out = &s->h;
+    /* Slot, then id, then (fast table) the word goes from free to idle,
+     * which opens the inline path: a signal handler sees it whole. */
+    atomic_store_rlx(&e->t_slot, s);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    atomic_store_rlx(&e->t_id, smr->h.d_id);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (idx < SMR__TFAST - 1)
+        atomic_store_rlx(&e->t_word, 0);
+    *out = s;
     return 0;
 }
 
-SMR_API struct smr__slot_hot *
+static struct smr__slot *
 smr__slot_slow(smr_t smr)
 {
-    struct smr__slot_hot *s;
+    struct smr__slot *s;
     int error = smr__attach(smr, &s);
 
     if (error != 0)
@@ -555,49 +620,79 @@ smr__slot_slow(smr_t smr)
     return s;
 }
 
+/* Enter on slot s, out of line (fenced, or lazy on a fence-free domain). */
+static void
+smr__enter_on(smr_t smr, struct smr__slot *s, bool lazy)
+{
+    smr_seq_t *w = smr__slot_word(s);
+    smr_seq_t x = atomic_load_rlx(w);
+
+    if (x == 0) {
+        if (lazy)
+            smr__publish_lazy(smr, w);
+        else
+            smr__publish_fenced(smr, w);
+    } else if ((x & SMR__W_DEPTH) != SMR__W_DEPTH) {
+        atomic_store_rlx(w, x + 1);
+    } else {
+        /* Depth 255 means "255 or more": count the rest in the slot.  A
+         * signal handler's sections are balanced, as for the word. */
+        if (s->c_depth_ovf == UINT32_MAX)
+            smr__die(smr, "read sections nested over 2^32 deep");
+        atomic_store_rlx(&s->c_depth_ovf, s->c_depth_ovf + 1);
+    }
+}
+
 /*
  * Out-of-line halves of smr_enter and smr_lazy_enter: the first section of
  * a thread on a domain, domains past the fast table (d_off names the
- * sentinel), and (lazy) domains whose readers are fenced (d_lazy_id is
- * SMR__ID_NONE).  Out of line, not "find the slot, then go on inline": a
- * call the compiler can make a tail call keeps the exported smr_enter
- * frameless.
+ * sentinel), (lazy) domains whose readers are fenced (d_lazy_off names the
+ * sentinel), and nesting past 254.  Out of line, not "find the word, then
+ * go on inline": a call the compiler can make a tail call keeps the
+ * exported smr_enter frameless.
  */
 SMR_API void
 smr__enter_slow(smr_t smr)
 {
-    smr__enter_at(smr, smr__slot_slow(smr));
+    smr__enter_on(smr, smr__slot_slow(smr), false);
 }
 
 SMR_API void
 smr__lazy_enter_slow(smr_t smr)
 {
-    struct smr__slot_hot *s = smr__slot_slow(smr);
-
-    if (smr->h.d_flags & SMR__F_LAZY_FAST)
-        smr__lazy_enter_at(smr, s);
-    else
-        smr__enter_at(smr, s);
+    smr__enter_on(smr, smr__slot_slow(smr),
+        (smr->h.d_flags & SMR__F_LAZY_FAST) != 0);
 }
 
-/* smr_exit found depth 0 at d_off: a domain past the fast table, or an
- * exit without an enter. */
+/* smr_exit found depth 0, 255 or a free word at d_off: a domain past the
+ * fast table, deep nesting, or an exit without an enter. */
 SMR_API void
 smr__exit_slow(smr_t smr)
 {
     struct smr__slot *s;
+    smr_seq_t *w;
+    smr_seq_t x;
 
     smr__check(smr, "smr_exit");
     s = smr__slot_peek(smr);
-    if (s == NULL || atomic_load_rlx(&s->h.c_depth) == 0)
+    if (s == NULL)
         smr__die(smr, "smr_exit without smr_enter");
-    smr__exit_at(smr, &s->h);
+    w = smr__slot_word(s);
+    x = atomic_load_rlx(w);
+    if (SMR__W_SEQ(x) == SMR_SEQ_INVALID)
+        smr__die(smr, "smr_exit without smr_enter");
+    if ((x & SMR__W_DEPTH) == SMR__W_DEPTH && s->c_depth_ovf != 0)
+        atomic_store_rlx(&s->c_depth_ovf, s->c_depth_ovf - 1);
+    else if ((x & SMR__W_DEPTH) == SMR__W_DEPTH)
+        atomic_store_rlx(w, x - 1);
+    else
+        (void)smr__exit_word(w);
 }
 
 SMR_API int
 smr_thread_attach(smr_t smr)
 {
-    struct smr__slot_hot *s;
+    struct smr__slot *s;
 
     if (smr == NULL || smr->h.d_magic != SMR__MAGIC)
         return EINVAL;
@@ -613,7 +708,7 @@ smr_thread_detach(smr_t smr)
     s = smr__slot_peek(smr);
     if (s == NULL)
         return;
-    if (s->h.c_depth != 0)
+    if (smr__slot_inside(s))
         smr__die(smr, "smr_thread_detach inside a read section");
     /* Under the registry lock, like smr_destroy's clearing. */
     pthread_mutex_lock(&smr__glock);
@@ -648,18 +743,19 @@ smr__thread_exit(void *arg)
     pthread_mutex_lock(&smr__glock);
     for (uint32_t i = 0; i < n; i++) {
         struct smr__tent *e = smr__tent_of(t, i);
-        if (e->id == 0)
+        if (e->t_id == 0)
             continue;
         smr = i < smr__ndomains ? smr__domains[i] : NULL;
         /* Cannot happen: smr_destroy clears the entries (I7). */
-        if (smr == NULL || smr->h.d_id != e->id) {
+        if (smr == NULL || smr->h.d_id != e->t_id) {
 #if SMR_CONFIG_DEBUG
             smr__die(smr, "thread table entry for a dead domain");
 #endif
+            smr__tent_clear(e);
             continue;
         }
-        struct smr__slot *s = (struct smr__slot *)e->slot;
-        if (s->h.c_depth != 0) {
+        struct smr__slot *s = e->t_slot;
+        if (smr__slot_inside(s)) {
 #if SMR_CONFIG_DEBUG
             smr__die(smr, "thread %d exited inside a read section",
                 (int)t->t_tid);
@@ -668,6 +764,7 @@ smr__thread_exit(void *arg)
                 "slot cleared", (int)t->t_tid);
 #endif
         }
+        smr__tent_clear(e);     /* the word first: see slot_release */
         pthread_mutex_lock(&smr->d_lock);
         smr__slot_release(smr, s);
         pthread_mutex_unlock(&smr->d_lock);
@@ -677,7 +774,14 @@ smr__thread_exit(void *arg)
     if (smr__self == &t->hot)
         smr__self = &smr__empty_hot;
     free(t->t_ovf);
-    free(t);
+    t->t_ovf = NULL;
+    t->t_ovf_cap = 0;
+    /* Every entry is free now.  Not free(t): pollers may still follow a
+     * stale c_wordp into it ("Words" above); the next thread takes it. */
+    pthread_mutex_lock(&smr__glock);
+    t->t_next = smr__spare_tables;
+    smr__spare_tables = t;
+    pthread_mutex_unlock(&smr__glock);
 }
 
 /* ---- helpers called from the inline path ------------------------------ */
@@ -700,18 +804,19 @@ smr__thread_exit(void *arg)
  * 2^29, always catches first.
  */
 SMR_API void
-smr__enter_recheck(smr_t smr, struct smr__slot_hot *s, smr_seq_t v)
+smr__enter_recheck(smr_t smr, smr_seq_t *w, smr_seq_t v)
 {
-    smr_seq_t w;
+    smr_seq_t c;
 
     for (;;) {
         /* After the publish fence: a value at least as new as any the
          * fence orders us after.  Partner: the advancers' fences (I2). */
-        w = atomic_load_rlx(&smr->h.s_wr_seq);
-        if ((smr_seq_t)(w - v) < SMR__RECHECK)
+        c = atomic_load_rlx(&smr->h.s_wr_seq);
+        if ((smr_seq_t)(c - v) < SMR__RECHECK)
             return;
-        v = w;
-        smr__store_fence_sl(&s->c_seq, v);
+        v = c;
+        /* Keep the depth (1, unless a handler is nested on top of us). */
+        smr__store_fence_sl(w, v + (atomic_load_rlx(w) & SMR__W_DEPTH));
     }
 }
 #endif
@@ -732,7 +837,7 @@ smr_entered(smr_t smr)
 {
     struct smr__slot *s = smr__slot_peek(smr);
 
-    return s != NULL && atomic_load_rlx(&s->h.c_depth) != 0;
+    return s != NULL && smr__slot_inside(s);
 }
 
 SMR_API bool
@@ -749,8 +854,8 @@ smr_entered_any(void)
     pthread_mutex_lock(&smr__glock);
     for (uint32_t i = 0; i < SMR__TFAST - 1 + t->t_ovf_cap && !inside; i++) {
         struct smr__tent *e = smr__tent_of(t, i);
-        if (e->id != 0)
-            inside = atomic_load_rlx(&e->slot->c_depth) != 0;
+        if (e->t_id != 0)
+            inside = smr__slot_inside(e->t_slot);
     }
     pthread_mutex_unlock(&smr__glock);
     return inside;
@@ -779,12 +884,15 @@ smr__domain_release(smr_t smr)
 
 /* ---- create / destroy ------------------------------------------------- */
 
-/* smr_lazy_enter's key: the domain id only while readers run fence-free. */
+/* The sentinel entry: its word is always free. */
+#define SMR__OFF_SENTINEL ((uint32_t)((SMR__TFAST - 1) * sizeof(struct smr__tent)))
+
+/* smr_lazy_enter's entry: the domain's only while readers run fence-free. */
 static void
-smr__set_lazy_id(struct smr *smr)
+smr__set_lazy_off(struct smr *smr)
 {
-    smr->h.d_lazy_id = (smr->h.d_flags & SMR__F_LAZY_FAST) ?
-        smr->h.d_id : SMR__ID_NONE;
+    smr->h.d_lazy_off = (smr->h.d_flags & SMR__F_LAZY_FAST) ?
+        smr->h.d_off : SMR__OFF_SENTINEL;
 }
 
 SMR_API smr_t
@@ -852,10 +960,10 @@ smr_create(const char *name, int limit, int flags)
         smr__ndomains = n;
     }
     smr->h.d_idx = idx;
-    smr->h.d_off = (uint32_t)((idx < SMR__TFAST - 1 ? idx : SMR__TFAST - 1) *
-        sizeof(struct smr__tent));
+    smr->h.d_off = idx < SMR__TFAST - 1 ?
+        (uint32_t)(idx * sizeof(struct smr__tent)) : SMR__OFF_SENTINEL;
     smr->h.d_id = smr__next_id++;
-    smr__set_lazy_id(smr);
+    smr__set_lazy_off(smr);
     smr->h.d_magic = SMR__MAGIC;
     smr__domains[idx] = smr;
     pthread_mutex_unlock(&smr__glock);
@@ -878,15 +986,15 @@ smr_destroy(smr_t smr)
     pthread_mutex_lock(&smr->d_lock);
     for (uint32_t i = 0; i < smr->d_hw; i++) {
         struct smr__slot *s = smr__slot_at(smr, i);
-        if (atomic_load_acq(&s->h.c_seq) != SMR_SEQ_INVALID ||
-            atomic_load_rlx(&s->h.c_depth) != 0)
+        if (s->c_owner != 0 && smr__slot_inside(s))
             smr__die(smr, "smr_destroy with a reader inside (thread %d)",
                 (int)s->c_tid);
     }
-    /* Detach every thread's entry (SPEC §2, I7): smr_exit trusts them. */
+    /* Detach every thread's entry (SPEC §2, I7): the read path trusts
+     * them.  Their slots go with the domain's memory below. */
     for (struct smr__thread *t = smr__threads; t != NULL; t = t->t_next) {
         struct smr__tent *e = smr__tent_of(t, smr->h.d_idx);
-        if (e != NULL && e->id == smr->h.d_id)
+        if (e != NULL && e->t_id == smr->h.d_id)
             smr__tent_clear(e);
     }
     smr__domains[smr->h.d_idx] = NULL;
@@ -987,7 +1095,7 @@ smr_advance(smr_t smr)
     smr__check(smr, "smr_advance");
     /* Deferred clocks count per thread, in the slot: claim one then. */
     self = (smr->h.d_flags & SMR_DEFERRED) ?
-        (struct smr__slot *)smr__slot_slow(smr) : smr__slot_peek(smr);
+        smr__slot_slow(smr) : smr__slot_peek(smr);
     SMR__COUNT(smr, self, st_advance, SMR__ST_ADVANCE);
     if (smr->h.d_flags & SMR__F_LAZY_FAST)
         return smr__lazy_advance(smr);
@@ -998,12 +1106,12 @@ smr_advance(smr_t smr)
          * A poll for such a goal pushes the clock there first.  The fence
          * orders the caller's unlink before that later push (I2).
          */
-        if (++self->h.c_deferred < (uint32_t)smr->d_limit) {
+        if (++self->c_deferred < (uint32_t)smr->d_limit) {
             smr__fence_full();  /* partner: fence in smr_enter */
             SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
             return atomic_load_rlx(&smr->h.s_wr_seq) + SMR__SEQ_INCR;
         }
-        self->h.c_deferred = 0;
+        self->c_deferred = 0;
     }
     return smr__clock_step(smr, self);
 }
@@ -1128,9 +1236,12 @@ smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
     for (uint32_t i = 0; i < hw; i++) {
         struct smr__slot *s = smr__slot_at(smr, i);
 
-        /* Acquire: pairs with smr_exit's release store of INVALID, so
-         * the section's loads happen before our caller reuses memory. */
-        c = atomic_load_acq(&s->h.c_seq);
+        /* Acquire, both: the pointer pairs with the release store in slot
+         * claim (we then see the word's current owner; a stale pointer is
+         * harmless, "Words" above); the word pairs with smr_exit's release
+         * store of 0, so the section's loads happen before our caller
+         * reuses memory. */
+        c = SMR__W_SEQ(atomic_load_acq(atomic_load_acq(&s->c_wordp)));
         if (c == SMR_SEQ_INVALID)
             continue;
         if (SMR_SEQ_LT(c, s_rd))
@@ -1160,7 +1271,7 @@ smr__wait_inside(struct smr *smr, const char *what)
 {
     struct smr__slot *s = smr__slot_peek(smr);
 
-    if (s != NULL && s->h.c_depth != 0) {
+    if (s != NULL && smr__slot_inside(s)) {
 #if SMR_CONFIG_DEBUG
         smr__die(smr, "%s inside a read section of the same domain "
             "(would deadlock)", what);
@@ -1190,7 +1301,7 @@ smr_oldest_section(smr_t smr, struct smr_section_info *info)
     for (uint32_t i = 0; i < smr->d_hw; i++) {
         struct smr__slot *s = smr__slot_at(smr, i);
         /* Acquire: as in the poll scan (partner: smr_exit's release). */
-        c = atomic_load_acq(&s->h.c_seq);
+        c = SMR__W_SEQ(atomic_load_acq(smr__slot_word(s)));
         if (c == SMR_SEQ_INVALID || s->c_owner == 0)
             continue;
         if (SMR_SEQ_LT(c, rd))
@@ -1334,7 +1445,7 @@ smr_synchronize(smr_t smr)
     s = smr__slot_peek(smr);
     /* Cannot report: waiting would deadlock, returning would let the
      * caller free memory its own section still holds.  Every build. */
-    if (s != NULL && s->h.c_depth != 0)
+    if (s != NULL && smr__slot_inside(s))
         smr__die(smr, "smr_synchronize inside a read section of the same "
             "domain (would deadlock)");
     (void)smr__wait_inside(smr, "smr_synchronize");
@@ -1437,15 +1548,23 @@ smr__atfork_child(void)
         if (t->t_serial == me)
             continue;
         smr__thread_unlink(t);
+        /* Their slots were released above; free the entries and keep the
+         * table for the child's next thread. */
+        for (uint32_t i = 0; i < SMR__TFAST - 1 + t->t_ovf_cap; i++)
+            if (smr__tent_of(t, i)->t_id != 0)
+                smr__tent_clear(smr__tent_of(t, i));
         free(t->t_ovf);
-        free(t);
+        t->t_ovf = NULL;
+        t->t_ovf_cap = 0;
+        t->t_next = smr__spare_tables;
+        smr__spare_tables = t;
     }
     pthread_mutex_unlock(&smr__glock);
     if (!smr__lazy_atfork_child()) {
         for (uint32_t i = 0; i < smr__ndomains; i++)
             if (smr__domains[i] != NULL) {
                 smr__domains[i]->h.d_flags &= ~(uint32_t)SMR__F_LAZY_FAST;
-                smr__set_lazy_id(smr__domains[i]);
+                smr__set_lazy_off(smr__domains[i]);
             }
     }
 }

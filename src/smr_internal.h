@@ -14,23 +14,30 @@
 /* ---- the clock -------------------------------------------------------- */
 
 /*
- * Sequence values are odd (INIT odd, INCR even), so a live value is never
- * SMR_SEQ_INVALID (0), even across a wrap.  SMR_DEBUG starts the clock 1000
- * steps below the top of its range with a large increment, so every test
- * run wraps (FreeBSD INVARIANTS does the same).
+ * Sequence values are odd multiples of 256 (INIT 256, INCR a multiple of
+ * 512), so a live value is never SMR_SEQ_INVALID (0), even across a wrap,
+ * and its low 8 bits are free for the reader's nesting depth (SMR__W_* in
+ * smr.h: the word a reader publishes is seq + depth).  With 64-bit
+ * sequences that leaves 2^55 steps, decades at any rate one cache line can
+ * be incremented; with 32-bit ones, 2^23 steps between wraps, which the
+ * guards below are written in sequence units for.  SMR_DEBUG starts the
+ * clock 1000 steps below the top of its range with a large increment, so
+ * every test run wraps (FreeBSD INVARIANTS does the same).
  */
 #if SMR_CONFIG_DEBUG
 #if SMR_SEQ32
-#define SMR__SEQ_INCR ((smr_seq_t)((1u << 16) + 2))
+#define SMR__SEQ_INCR ((smr_seq_t)((1u << 16) + 512))
 #else
-#define SMR__SEQ_INCR ((smr_seq_t)((UINT64_C(1) << 32) + 2))
+#define SMR__SEQ_INCR ((smr_seq_t)((UINT64_C(1) << 32) + 512))
 #endif
 #define SMR__SEQ_INIT                                                   \
-    ((smr_seq_t)((smr_seq_t)0 - (smr_seq_t)1000 * SMR__SEQ_INCR + 1))
+    ((smr_seq_t)((smr_seq_t)0 - (smr_seq_t)1000 * SMR__SEQ_INCR + 256))
 #else
-#define SMR__SEQ_INCR ((smr_seq_t)2)
-#define SMR__SEQ_INIT ((smr_seq_t)1)
+#define SMR__SEQ_INCR ((smr_seq_t)512)
+#define SMR__SEQ_INIT ((smr_seq_t)256)
 #endif
+_Static_assert((SMR__SEQ_INCR & 511) == 0 && (SMR__SEQ_INIT & 511) == 256,
+    "sequences must be odd multiples of 256 (the word's depth bits)");
 
 /*
  * 32-bit guards (SPEC §2).  Comparisons are right while every live value
@@ -56,10 +63,18 @@
 
 /* ---- slots ------------------------------------------------------------ */
 
-/* One per (thread, domain), SMR__SLOT_ALIGN bytes (one line, or a pair of
- * lines where the hardware fetches pairs).  Owner-written fields only. */
+/*
+ * One per (thread, domain), SMR__SLOT_ALIGN bytes (one line, or a pair of
+ * lines where the hardware fetches pairs): the domain's record of a thread.
+ * Pollers read c_wordp and the word it points at; the rest is the owner's.
+ */
 struct smr__slot {
-    struct smr__slot_hot h;      /* c_seq, c_depth, c_deferred */
+    /* Where the owner's word lives: its table entry (fast domains), or
+     * c_word (domains past the fast table, and every free slot). */
+    smr_seq_t *c_wordp;
+    smr_seq_t c_word;
+    uint32_t c_depth_ovf;        /* nesting past the word's 255 */
+    uint32_t c_deferred;         /* SMR_DEFERRED: advances since last write */
     uint64_t c_owner;            /* thread serial; 0 = free */
     int32_t c_tid;               /* owner's kernel tid (diagnostics) */
     uint32_t c_index;

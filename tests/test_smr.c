@@ -559,6 +559,121 @@ enter_exit_once(void *arg)
     return NULL;
 }
 
+/*
+ * Nesting past what the word counts inline (254 levels; the rest is counted
+ * out of line): the section stays one section, with the outer sequence,
+ * until the last exit, on a fast-table domain and on one past the table.
+ */
+static void
+deep_nest(smr_t s, int flags)
+{
+    enum { DEEP = 1000 };
+    smr_seq_t g;
+
+    sec_enter(s, flags);
+    g = smr_advance(s);
+    for (int i = 1; i < DEEP; i++)
+        sec_enter(s, flags);
+    cr_assert(smr_entered(s));
+    for (int i = DEEP; i > 1; i--) {
+        if (i == 300 || i == 256 || i == 255 || i == 254 || i == 2) {
+            cr_assert(smr_entered(s), "%s: left at depth %d",
+                flags_name(flags), i);
+            cr_assert(!smr_poll(s, g, false),
+                "%s: goal reached at depth %d", flags_name(flags), i);
+        }
+        sec_exit(s, flags);
+    }
+    cr_assert(smr_entered(s), "%s: the outer section ended early",
+        flags_name(flags));
+    cr_assert(!smr_wait_timeout(s, g, 5 * MS));
+    sec_exit(s, flags);
+    cr_assert(!smr_entered(s), "%s: still entered", flags_name(flags));
+    cr_assert(smr_wait_timeout(s, g, 5000 * MS));
+}
+
+ALL_FLAGS(nest, deeper_than_the_word)
+ParameterizedTest(int *flags, nest, deeper_than_the_word, .timeout = 30)
+{
+    smr_t d[SMR__TFAST];
+
+    for (int i = 0; i < SMR__TFAST; i++)
+        d[i] = mk("deep", *flags);
+    cr_assert(((struct smr__domain_hot *)d[0])->d_idx < SMR__TFAST - 1);
+    cr_assert(((struct smr__domain_hot *)d[SMR__TFAST - 1])->d_idx >=
+        SMR__TFAST - 1);
+    deep_nest(d[0], *flags);
+    deep_nest(d[SMR__TFAST - 1], *flags);
+    for (int i = 0; i < SMR__TFAST; i++)
+        smr_destroy(d[i]);
+}
+
+/*
+ * An exited thread's table goes to the next thread (white box: tables are
+ * never freed, so pollers can follow a stale slot pointer).  The next
+ * thread's sections must be seen through its new slot: a goal stays
+ * unreached while it is inside.
+ */
+struct handon_ctl {
+    smr_t s;
+    int flags;
+    struct smr__thread_hot *table;
+    atomic_int step;
+};
+
+static void *
+handon_first(void *arg)
+{
+    struct handon_ctl *c = arg;
+
+    sec_enter(c->s, c->flags);
+    sec_exit(c->s, c->flags);
+    c->table = smr__self;
+    return NULL;
+}
+
+static void *
+handon_second(void *arg)
+{
+    struct handon_ctl *c = arg;
+    uint32_t idx = ((struct smr__domain_hot *)c->s)->d_idx;
+
+    sec_enter(c->s, c->flags);
+    if (smr__self != c->table || SMR__W_SEQ(smr__self->ent[idx].t_word) == 0)
+        atomic_store(&c->step, -1);
+    else
+        atomic_store(&c->step, 1);
+    wait_flag(&c->step, 2, 10000);
+    sec_exit(c->s, c->flags);
+    atomic_store(&c->step, 3);
+    return NULL;
+}
+
+ALL_FLAGS(slots, table_handed_on)
+ParameterizedTest(int *flags, slots, table_handed_on, .timeout = 30)
+{
+    struct handon_ctl c = { .s = mk("handon", *flags), .flags = *flags };
+    pthread_t t;
+    smr_seq_t g;
+
+    cr_assert(pthread_create(&t, NULL, handon_first, &c) == 0);
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_assert(c.table != NULL);
+    cr_assert(pthread_create(&t, NULL, handon_second, &c) == 0);
+    cr_assert(wait_flag(&c.step, 1, 5000) || atomic_load(&c.step) == -1);
+    cr_assert(atomic_load(&c.step) == 1,
+        "the next thread did not get the exited thread's table, or its word "
+        "is not published there");
+    g = smr_advance(c.s);
+    cr_assert(!smr_wait_timeout(c.s, g, 20 * MS),
+        "%s: goal reached with the reader inside", flags_name(*flags));
+    atomic_store(&c.step, 2);
+    cr_assert(wait_flag(&c.step, 3, 5000));
+    cr_assert(smr_wait_timeout(c.s, g, 5000 * MS));
+    cr_assert(pthread_join(t, NULL) == 0);
+    smr_destroy(c.s);
+}
+
 ALL_FLAGS(slots, thread_exit_releases)
 ParameterizedTest(int *flags, slots, thread_exit_releases, .timeout = 30)
 {
@@ -752,8 +867,8 @@ Test(slots, past_the_fast_table, .timeout = 30)
 }
 
 /*
- * White box: smr_destroy clears the domain's entry in every thread's table
- * (smr_exit trusts the entry without checking the id), including threads
+ * White box: smr_destroy frees the domain's entry in every thread's table
+ * (the read path trusts the entry without checking the id), including threads
  * that are alive and idle, and entries past the fast table.
  */
 struct clear_ctl {
@@ -771,13 +886,14 @@ clear_thread(void *arg)
     if (smr_thread_attach(c->d[0]) != 0 ||
         smr_thread_attach(c->d[SMR__TFAST]) != 0)
         return NULL;
-    if (smr__self->ent[idx0].id != ((struct smr__domain_hot *)c->d[0])->d_id)
+    if (smr__self->ent[idx0].t_id != ((struct smr__domain_hot *)c->d[0])->d_id ||
+        smr__self->ent[idx0].t_word != 0)
         return NULL;
     atomic_store(&c->step, 1);
     if (!wait_flag(&c->step, 2, 10000))
         return NULL;
-    atomic_store(&c->ok, smr__self->ent[idx0].id == 0 &&
-        smr__self->ent[idx0].slot != NULL);
+    atomic_store(&c->ok, smr__self->ent[idx0].t_id == 0 &&
+        smr__self->ent[idx0].t_word == SMR__W_FREE);
     return NULL;
 }
 
@@ -794,11 +910,13 @@ Test(slots, destroy_clears_entries, .timeout = 30)
     cr_assert(idx0 < SMR__TFAST - 1);
     smr_enter(c.d[0]);
     smr_exit(c.d[0]);
-    cr_assert(smr__self->ent[idx0].id != 0);
+    cr_assert(smr__self->ent[idx0].t_id != 0 &&
+        smr__self->ent[idx0].t_word == 0);
     cr_assert(pthread_create(&t, NULL, clear_thread, &c) == 0);
     cr_assert(wait_flag(&c.step, 1, 5000));
     smr_destroy(c.d[0]);
-    cr_assert(smr__self->ent[idx0].id == 0 && smr__self->ent[idx0].slot,
+    cr_assert(smr__self->ent[idx0].t_id == 0 &&
+        smr__self->ent[idx0].t_word == SMR__W_FREE,
         "smr_destroy left this thread's entry");
     atomic_store(&c.step, 2);
     cr_assert(pthread_join(t, NULL) == 0);

@@ -43,8 +43,11 @@
 #define smr__store_fence_sl(p, v)                                       \
     do {                                                                \
         if (sizeof(*(p)) <= 4) {                                        \
-            (void)__atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST);      \
+            /* Then the plain store: see x86_64.h. */                   \
+            __typeof__(*(p)) smr__v_ = (v);                             \
+            (void)__atomic_exchange_n((p), smr__v_, __ATOMIC_SEQ_CST);  \
             __atomic_signal_fence(__ATOMIC_SEQ_CST);                    \
+            __atomic_store_n((p), smr__v_, __ATOMIC_RELAXED);           \
         } else {                                                        \
             __atomic_store_n((p), (v), __ATOMIC_RELAXED);               \
             smr__fence_full();                                          \
