@@ -160,7 +160,8 @@ struct smr__thread {
     /* Registry of live tables (smr__glock), so smr_destroy can clear
      * every thread's entry for the domain. */
     struct smr__thread *t_next, *t_prev;
-};
+} __attribute__((aligned(SMR__SLOT_ALIGN)));   /* words of two threads never
+                                                * share a line (pair) */
 
 /* A free entry: the read path goes out of line on its word. */
 #define SMR__TENT_EMPTY { SMR__W_FREE, 0, NULL }
