@@ -385,9 +385,9 @@ SMR__INLINE bool
 smr__exit_word(smr_seq_t *w)
 {
     smr_seq_t x = __atomic_load_n(w, __ATOMIC_RELAXED);
-    uint32_t depth = (uint32_t)(x & SMR__W_DEPTH);
 
-    if (__builtin_expect(depth == 1, 1)) {
+    /* (Byte compares: no zero-extension on the common path.) */
+    if (__builtin_expect((uint8_t)x == 1, 1)) {
         /* Release: every protected load of the section happens before the
          * word reads idle.  Partner: smr_poll's acquire load of the word.
          * (A handler arriving before this store nests on top and restores
@@ -395,7 +395,7 @@ smr__exit_word(smr_seq_t *w)
         __atomic_store_n(w, (smr_seq_t)0, __ATOMIC_RELEASE);
         return true;
     }
-    if (depth - 2 < (uint32_t)SMR__W_DEPTH - 2) {   /* 2 .. 254: inner */
+    if ((uint8_t)(x - 2) < (uint8_t)(SMR__W_DEPTH - 2)) {  /* 2 .. 254 */
         __atomic_store_n(w, x - 1, __ATOMIC_RELAXED);
         return true;
     }
