@@ -301,6 +301,7 @@ SMR_API SMR__INLINE_DECL void smr_lazy_exit(smr_t smr);
 SMR_API inline smr_seq_t *smr__word(uint32_t off);
 SMR_API inline void smr__publish_fenced(smr_t smr, smr_seq_t *w);
 SMR_API inline void smr__publish_lazy(smr_t smr, smr_seq_t *w);
+SMR_API inline bool smr__enter_word(smr_t smr, smr_seq_t *w, bool lazy);
 SMR_API inline bool smr__exit_word(smr_seq_t *w);
 
 /*
@@ -377,6 +378,30 @@ smr__publish_lazy(smr_t smr, smr_seq_t *w)
 }
 
 /*
+ * Enter on word w (lazy: the domain's readers run fence-free); false: not
+ * ours to do inline (a free word: first use, a domain past the fast table
+ * or a fenced lazy domain; or depth 255, the out-of-line nesting count).
+ */
+SMR__INLINE bool
+smr__enter_word(smr_t smr, smr_seq_t *w, bool lazy)
+{
+    smr_seq_t x = __atomic_load_n(w, __ATOMIC_RELAXED);
+
+    if (__builtin_expect(x == 0, 1)) {
+        if (lazy)
+            smr__publish_lazy(smr, w);
+        else
+            smr__publish_fenced(smr, w);
+        return true;
+    }
+    if ((x & SMR__W_DEPTH) != SMR__W_DEPTH) {
+        __atomic_store_n(w, x + 1, __ATOMIC_RELAXED);   /* inner section */
+        return true;
+    }
+    return false;
+}
+
+/*
  * Exit on word w; false: not ours to do inline (depth 0: an exit without
  * an enter, a free entry (domains past the fast table), or depth 255, the
  * out-of-line nesting count).
@@ -406,14 +431,9 @@ SMR__INLINE void
 smr_enter(smr_t smr)
 {
     const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
-    smr_seq_t *w = smr__word(d->d_off);
-    smr_seq_t x = __atomic_load_n(w, __ATOMIC_RELAXED);
 
-    if (__builtin_expect(x == 0, 1))
-        smr__publish_fenced(smr, w);
-    else if ((x & SMR__W_DEPTH) != SMR__W_DEPTH)
-        __atomic_store_n(w, x + 1, __ATOMIC_RELAXED);   /* inner section */
-    else
+    if (__builtin_expect(!smr__enter_word(smr, smr__word(d->d_off), false),
+        0))
         smr__enter_slow(smr);   /* first section here, past the table,
                                  * or nesting past 254 */
 }
@@ -442,14 +462,9 @@ SMR__INLINE void
 smr_lazy_enter(smr_t smr)
 {
     const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
-    smr_seq_t *w = smr__word(d->d_lazy_off);
-    smr_seq_t x = __atomic_load_n(w, __ATOMIC_RELAXED);
 
-    if (__builtin_expect(x == 0, 1))
-        smr__publish_lazy(smr, w);
-    else if ((x & SMR__W_DEPTH) != SMR__W_DEPTH)
-        __atomic_store_n(w, x + 1, __ATOMIC_RELAXED);   /* inner section */
-    else
+    if (__builtin_expect(!smr__enter_word(smr, smr__word(d->d_lazy_off),
+        true), 0))
         smr__lazy_enter_slow(smr);
 }
 

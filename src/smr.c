@@ -129,6 +129,7 @@
 extern inline smr_seq_t *smr__word(uint32_t off);
 extern inline void smr__publish_fenced(smr_t smr, smr_seq_t *w);
 extern inline void smr__publish_lazy(smr_t smr, smr_seq_t *w);
+extern inline bool smr__enter_word(smr_t smr, smr_seq_t *w, bool lazy);
 extern inline bool smr__exit_word(smr_seq_t *w);
 extern inline void smr_enter(smr_t smr);
 extern inline void smr_exit(smr_t smr);
@@ -625,23 +626,13 @@ smr__slot_slow(smr_t smr)
 static void
 smr__enter_on(smr_t smr, struct smr__slot *s, bool lazy)
 {
-    smr_seq_t *w = smr__slot_word(s);
-    smr_seq_t x = atomic_load_rlx(w);
-
-    if (x == 0) {
-        if (lazy)
-            smr__publish_lazy(smr, w);
-        else
-            smr__publish_fenced(smr, w);
-    } else if ((x & SMR__W_DEPTH) != SMR__W_DEPTH) {
-        atomic_store_rlx(w, x + 1);
-    } else {
-        /* Depth 255 means "255 or more": count the rest in the slot.  A
-         * signal handler's sections are balanced, as for the word. */
-        if (s->c_depth_ovf == UINT32_MAX)
-            smr__die(smr, "read sections nested over 2^32 deep");
-        atomic_store_rlx(&s->c_depth_ovf, s->c_depth_ovf + 1);
-    }
+    if (smr__enter_word(smr, smr__slot_word(s), lazy))
+        return;
+    /* Depth 255 means "255 or more": count the rest in the slot.  A
+     * signal handler's sections are balanced, as for the word. */
+    if (s->c_depth_ovf == UINT32_MAX)
+        smr__die(smr, "read sections nested over 2^32 deep");
+    atomic_store_rlx(&s->c_depth_ovf, s->c_depth_ovf + 1);
 }
 
 /*
