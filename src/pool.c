@@ -90,6 +90,7 @@
 
 #include "smr.h"
 #include "os_mem.h"
+#include "smr_util.h"
 
 /* ---- sanitizers and Valgrind ------------------------------------------ */
 
@@ -326,17 +327,12 @@ __attribute__((noreturn, cold, format(printf, 2, 3)))
 static void
 pool_die(const struct smr_pool *pool, const char *fmt, ...)
 {
-    char msg[256];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    smr__vsay("pool", pool != NULL && pool->p_magic == POOL_MAGIC ?
+        pool->p_name : NULL, "misuse", fmt, ap);
     va_end(ap);
-    if (pool != NULL && pool->p_magic == POOL_MAGIC)
-        fprintf(stderr, "libsmr: pool \"%s\": misuse: %s\n", pool->p_name,
-            msg);
-    else
-        fprintf(stderr, "libsmr: pool: misuse: %s\n", msg);
     abort();
 }
 
@@ -344,13 +340,11 @@ __attribute__((cold, unused, format(printf, 2, 3)))
 static void
 pool_warn(const struct smr_pool *pool, const char *fmt, ...)
 {
-    char msg[256];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    smr__vsay("pool", pool->p_name, "warning", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "libsmr: pool \"%s\": warning: %s\n", pool->p_name, msg);
 }
 
 /* Slow-path sanity check (SPEC §4): stray pointers are reported. */
@@ -363,15 +357,6 @@ pool_check(const struct smr_pool *pool, const char *what)
         pool_die(NULL, "%s: %p is not a live libsmr pool (magic %#x%s)",
             what, (const void *)pool, pool->p_magic,
             pool->p_magic == POOL_MAGIC_DEAD ? ": destroyed" : "");
-}
-
-static uint64_t
-pool_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- slab geometry --------------------------------------------------------- */
@@ -718,11 +703,7 @@ pool_slab_new(struct smr_pool *pool)
 static void
 pool_slab_insert(struct smr_pool *pool, struct pool_slab *s)
 {
-    s->s_prev = NULL;
-    s->s_next = pool->p_slabs;
-    if (pool->p_slabs != NULL)
-        pool->p_slabs->s_prev = s;
-    pool->p_slabs = s;
+    SMR__DLIST_PUSH(&pool->p_slabs, s, s_next, s_prev);
     pool->p_nslabs++;
     pool->p_total += s->s_nobjs;
     pool->p_slab_free += s->s_nfree;
@@ -735,12 +716,7 @@ pool_slab_unlink(struct smr_pool *pool, struct pool_slab *s)
 {
     if (s->s_partial)
         pool_partial_del(pool, s);
-    if (s->s_prev != NULL)
-        s->s_prev->s_next = s->s_next;
-    else
-        pool->p_slabs = s->s_next;
-    if (s->s_next != NULL)
-        s->s_next->s_prev = s->s_prev;
+    SMR__DLIST_UNLINK(&pool->p_slabs, s, s_next, s_prev);
     pool->p_nslabs--;
     pool->p_total -= s->s_nobjs;
     pool->p_slab_free -= s->s_nfree;
@@ -1003,7 +979,7 @@ pool_age_check(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
     if (pc->pc_free->b_cnt == 0)
         return;
     if (now == 0)
-        now = pool_now();
+        now = smr__now_ns();
     if (now - pc->pc_free_t0 >= POOL_TICK_NS)
         pool_queue_free(pool, pc, false);
 }
@@ -1101,11 +1077,7 @@ pool_cache_slow(struct smr_pool *pool)
     pc->pc_bsize = atomic_load_rlx(&pool->p_bsize);
     pc->pc_age_cd = POOL_AGE_CALLS;
     pool_lock(pool);
-    pc->pc_prev = NULL;
-    pc->pc_next = pool->p_caches;
-    if (pool->p_caches != NULL)
-        pool->p_caches->pc_prev = pc;
-    pool->p_caches = pc;
+    SMR__DLIST_PUSH(&pool->p_caches, pc, pc_next, pc_prev);
     pool_unlock(pool);
     /* A stale entry at this index belonged to a destroyed pool, which
      * freed its cache: overwrite it. */
@@ -1140,12 +1112,7 @@ pool_cache_peek(struct smr_pool *pool)
 static void
 pool_cache_unlink(struct smr_pool *pool, struct pool_cache *pc)
 {
-    if (pc->pc_prev != NULL)
-        pc->pc_prev->pc_next = pc->pc_next;
-    else
-        pool->p_caches = pc->pc_next;
-    if (pc->pc_next != NULL)
-        pc->pc_next->pc_prev = pc->pc_prev;
+    SMR__DLIST_UNLINK(&pool->p_caches, pc, pc_next, pc_prev);
 }
 
 /*
@@ -1310,7 +1277,7 @@ smr_pool_create_args(const char *name, const struct smr_pool_args *args)
     pool->p_work_in = pool->p_dtor != NULL || pool->p_vg ||
         SMR_CONFIG_DEBUG || POOL_ASAN;
     pool->p_head_seq = SMR_SEQ_INVALID;
-    pool->p_win_t0 = pool_now();
+    pool->p_win_t0 = smr__now_ns();
     pthread_mutex_init(&pool->p_lock, NULL);
     if (pool->p_smr != NULL)
         smr__domain_hold(pool->p_smr);   /* checks the domain's magic */
@@ -1501,7 +1468,7 @@ pool_alloc_slow(struct smr_pool *pool, struct pool_cache *pc)
     b = pc->pc_alloc;
     /* The clock only when something needs it (it is not free). */
     now = b->b_cnt == 0 || (pool->p_smr != NULL && pc->pc_free->b_cnt != 0) ?
-        pool_now() : 0;
+        smr__now_ns() : 0;
     pc->pc_age_cd = POOL_AGE_CALLS;
     pc->pc_bsize = atomic_load_rlx(&pool->p_bsize);
     if (pool->p_smr != NULL) {
@@ -1628,7 +1595,7 @@ pool_free_slow(struct smr_pool *pool, struct pool_cache *pc, void *obj)
     pool_tag_untagged(pool);
     b = pc->pc_free;
     if (b->b_cnt != 0) {
-        now = pool_now();
+        now = smr__now_ns();
         if (b->b_cnt >= pc->pc_bsize || b->b_cnt >= pool->p_bucket_max ||
             now - pc->pc_free_t0 >= POOL_TICK_NS) {
             pool_queue_free(pool, pc, b->b_cnt >= pc->pc_bsize ||
@@ -1641,7 +1608,7 @@ pool_free_slow(struct smr_pool *pool, struct pool_cache *pc, void *obj)
     pool_enforce_cap(pool);
     b = pc->pc_free;
     if (b->b_cnt == 0)
-        pc->pc_free_t0 = now != 0 ? now : pool_now();
+        pc->pc_free_t0 = now != 0 ? now : smr__now_ns();
     b->b_obj[b->b_cnt] = obj;
     atomic_store_rlx(&b->b_cnt, b->b_cnt + 1);     /* no partner: stats */
 }

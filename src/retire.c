@@ -91,6 +91,7 @@
 #include <time.h>
 
 #include "smr.h"
+#include "smr_util.h"
 
 /* ---- atomics with the order in the name (STYLE.md 5) ------------------ */
 #define atomic_load_rlx(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -216,24 +217,14 @@ __attribute__((noreturn, cold, format(printf, 2, 3)))
 static void
 retire__die(smr_t smr, const char *fmt, ...)
 {
-    char msg[256];
+    /* smr_name validates the domain (and aborts itself on a stray one). */
+    const char *name = smr_name(smr);
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    smr__vsay("domain", name, "misuse", fmt, ap);
     va_end(ap);
-    /* smr_name validates the domain (and aborts itself on a stray one). */
-    fprintf(stderr, "libsmr: domain \"%s\": misuse: %s\n", smr_name(smr), msg);
     abort();
-}
-
-static uint64_t
-retire__now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* The domain id of the public header's domain head: never reused (the
@@ -348,12 +339,7 @@ retire__rec_maybe_free_locked(struct retire__rec *r)
 {
     if (!retire__rec_idle_locked(r))
         return false;
-    if (r->r_prev != NULL)
-        r->r_prev->r_next = r->r_next;
-    else
-        retire__recs = r->r_next;
-    if (r->r_next != NULL)
-        r->r_next->r_prev = r->r_prev;
+    SMR__DLIST_UNLINK(&retire__recs, r, r_next, r_prev);
     pthread_mutex_unlock(&r->r_lock);
     pthread_mutex_destroy(&r->r_lock);
     pthread_cond_destroy(&r->r_cv);
@@ -498,12 +484,7 @@ retire__cur_free_locked(struct retire__cur *c)
     struct retire__rec *r = c->c_rec;
 
     pthread_mutex_lock(&r->r_lock);
-    if (c->c_prev != NULL)
-        c->c_prev->c_next = c->c_next;
-    else
-        r->r_curs = c->c_next;
-    if (c->c_next != NULL)
-        c->c_next->c_prev = c->c_prev;
+    SMR__DLIST_UNLINK(&r->r_curs, c, c_next, c_prev);
     r->r_ncur--;
     if (!retire__rec_maybe_free_locked(r))
         pthread_mutex_unlock(&r->r_lock);
@@ -571,10 +552,7 @@ retire__cur_slow(smr_t smr, uint64_t id)
             goto fail;
         }
         t->t_cap = RETIRE__TCAP0;
-        t->t_next = retire__thrs;
-        if (retire__thrs != NULL)
-            retire__thrs->t_prev = t;
-        retire__thrs = t;
+        SMR__DLIST_PUSH(&retire__thrs, t, t_next, t_prev);
         retire__self = t;
     }
     if (!retire__thr_room_locked(t))
@@ -594,20 +572,14 @@ retire__cur_slow(smr_t smr, uint64_t id)
         r->r_smr = smr;
         pthread_mutex_init(&r->r_lock, NULL);
         pthread_cond_init(&r->r_cv, NULL);
-        r->r_next = retire__recs;
-        if (retire__recs != NULL)
-            retire__recs->r_prev = r;
-        retire__recs = r;
+        SMR__DLIST_PUSH(&retire__recs, r, r_next, r_prev);
     }
     pthread_mutex_lock(&r->r_lock);
     /* Same id, same live domain: a record that outlived its domain (no
      * batch, R2) cannot have this id again. */
     r->r_smr = smr;
     c->c_rec = r;
-    c->c_next = r->r_curs;
-    if (r->r_curs != NULL)
-        r->r_curs->c_prev = c;
-    r->r_curs = c;
+    SMR__DLIST_PUSH(&r->r_curs, c, c_next, c_prev);
     r->r_ncur++;
     pthread_mutex_unlock(&r->r_lock);
     t->t_ent[t->t_n].id = id;
@@ -681,7 +653,7 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
     if (atomic_load_rlx(&c->c_batch) == NULL && c->c_spare == NULL)
         c->c_spare = malloc(sizeof(*c->c_spare));
     r = c->c_rec;
-    now = retire__now_ns();
+    now = smr__now_ns();
     retire__spin_lock(&c->c_lock);
     b = c->c_batch;
     if (b == NULL) {
@@ -872,12 +844,7 @@ retire__thr_drop_locked(struct retire__thr *t)
         retire__cur_free_locked(c);
     }
     t->t_n = 0;
-    if (t->t_prev != NULL)
-        t->t_prev->t_next = t->t_next;
-    else
-        retire__thrs = t->t_next;
-    if (t->t_next != NULL)
-        t->t_next->t_prev = t->t_prev;
+    SMR__DLIST_UNLINK(&retire__thrs, t, t_next, t_prev);
     free(t->t_ent);
     free(t);
 }

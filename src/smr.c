@@ -247,18 +247,30 @@ smr_version(void)
 
 /* ---- diagnostics ------------------------------------------------------ */
 
-static void
-smr__vreport(const struct smr *smr, const char *kind, const char *fmt,
-    va_list ap)
+void
+smr__vsay(const char *what, const char *name, const char *kind,
+    const char *fmt, va_list ap)
 {
     char msg[256];
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    if (smr != NULL && smr->h.d_magic == SMR__MAGIC)
-        fprintf(stderr, "libsmr: domain \"%s\": %s: %s\n", smr->d_name, kind,
-            msg);
+    if (name != NULL)
+        fprintf(stderr, "libsmr: %s \"%s\": %s: %s\n", what, name, kind, msg);
+    else if (what != NULL)
+        fprintf(stderr, "libsmr: %s: %s: %s\n", what, kind, msg);
     else
         fprintf(stderr, "libsmr: %s: %s\n", kind, msg);
+}
+
+/* A report about smr, named if it is a live domain. */
+static void
+smr__vreport(const struct smr *smr, const char *kind, const char *fmt,
+    va_list ap)
+{
+    if (smr != NULL && smr->h.d_magic == SMR__MAGIC)
+        smr__vsay("domain", smr->d_name, kind, fmt, ap);
+    else
+        smr__vsay(NULL, NULL, kind, fmt, ap);
 }
 
 void
@@ -424,6 +436,20 @@ smr__slot_release(struct smr *smr, struct smr__slot *s)
     }
 }
 
+/*
+ * Keep t (every entry free) for the next thread; smr__glock held.  Its
+ * overflow entries go: they hold no word (those live in the slots).
+ */
+static void
+smr__spare_push(struct smr__thread *t)
+{
+    free(t->t_ovf);
+    t->t_ovf = NULL;
+    t->t_ovf_cap = 0;
+    t->t_next = smr__spare_tables;
+    smr__spare_tables = t;
+}
+
 static struct smr__thread *
 smr__thread_of(struct smr__thread_hot *hot)
 {
@@ -499,19 +525,14 @@ smr__thread_get(uint32_t idx)
         t->t_serial = __atomic_add_fetch(&smr__next_serial, 1,
             __ATOMIC_RELAXED);
         t->t_tid = smr__gettid();
-        t->t_next = t->t_prev = NULL;
         if (pthread_setspecific(smr__key, t) != 0) {
             pthread_mutex_lock(&smr__glock);
-            t->t_next = smr__spare_tables;
-            smr__spare_tables = t;
+            smr__spare_push(t);
             pthread_mutex_unlock(&smr__glock);
             return NULL;
         }
         pthread_mutex_lock(&smr__glock);
-        t->t_next = smr__threads;
-        if (smr__threads != NULL)
-            smr__threads->t_prev = t;
-        smr__threads = t;
+        SMR__DLIST_PUSH(&smr__threads, t, t_next, t_prev);
         pthread_mutex_unlock(&smr__glock);
         /* A signal handler sees the empty table or this one, whole. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -715,12 +736,7 @@ smr_thread_detach(smr_t smr)
 static void
 smr__thread_unlink(struct smr__thread *t)
 {
-    if (t->t_prev != NULL)
-        t->t_prev->t_next = t->t_next;
-    else
-        smr__threads = t->t_next;
-    if (t->t_next != NULL)
-        t->t_next->t_prev = t->t_prev;
+    SMR__DLIST_UNLINK(&smr__threads, t, t_next, t_prev);
 }
 
 /* TLS destructor: give back every slot (entries name live domains only:
@@ -762,17 +778,11 @@ smr__thread_exit(void *arg)
         pthread_mutex_unlock(&smr->d_lock);
     }
     smr__thread_unlink(t);
-    pthread_mutex_unlock(&smr__glock);
     if (smr__self == &t->hot)
         smr__self = &smr__empty_hot;
-    free(t->t_ovf);
-    t->t_ovf = NULL;
-    t->t_ovf_cap = 0;
     /* Every entry is free now.  Not free(t): pollers may still follow a
      * stale c_wordp into it ("Words" above); the next thread takes it. */
-    pthread_mutex_lock(&smr__glock);
-    t->t_next = smr__spare_tables;
-    smr__spare_tables = t;
+    smr__spare_push(t);
     pthread_mutex_unlock(&smr__glock);
 }
 
@@ -1545,11 +1555,7 @@ smr__atfork_child(void)
         for (uint32_t i = 0; i < SMR__TFAST - 1 + t->t_ovf_cap; i++)
             if (smr__tent_of(t, i)->t_id != 0)
                 smr__tent_clear(smr__tent_of(t, i));
-        free(t->t_ovf);
-        t->t_ovf = NULL;
-        t->t_ovf_cap = 0;
-        t->t_next = smr__spare_tables;
-        smr__spare_tables = t;
+        smr__spare_push(t);
     }
     pthread_mutex_unlock(&smr__glock);
     if (!smr__lazy_atfork_child()) {

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 
 #include "smr.h"
+#include "smr_util.h"
 
 /* ---- the clock -------------------------------------------------------- */
 
@@ -133,7 +134,6 @@ __attribute__((noreturn, cold, format(printf, 2, 3)))
 void smr__die(const struct smr *smr, const char *fmt, ...);
 __attribute__((cold, format(printf, 2, 3)))
 void smr__warn(const struct smr *smr, const char *fmt, ...);
-uint64_t smr__now_ns(void);
 void smr__check(const struct smr *smr, const char *what);
 
 /* Lazy domains (src/smr_lazy.c). */

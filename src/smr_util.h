@@ -1,0 +1,48 @@
+/*-
+ * SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Helpers every file under src/ shares (the core, lazy domains, the pool,
+ * smr_retire): the clock, messages, and the doubly-linked lists the
+ * registries keep.  Nothing here is ABI.
+ */
+#ifndef SMR_UTIL_H
+#define SMR_UTIL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t smr__now_ns(void);
+
+/*
+ * Print "libsmr: WHAT \"NAME\": KIND: message" to stderr.  NAME may be
+ * NULL ("libsmr: WHAT: KIND: message"), and WHAT too if NAME is ("libsmr:
+ * KIND: message").  Every misuse report and warning goes through here.
+ */
+__attribute__((cold, format(printf, 4, 0)))
+void smr__vsay(const char *what, const char *name, const char *kind,
+    const char *fmt, va_list ap);
+
+/*
+ * Doubly-linked lists with a plain head pointer: push at the head, unlink
+ * anywhere.  NEXT and PREV name the element's link fields.
+ */
+#define SMR__DLIST_PUSH(headp, elm, next, prev)                         \
+    do {                                                                \
+        (elm)->prev = NULL;                                             \
+        (elm)->next = *(headp);                                         \
+        if (*(headp) != NULL)                                           \
+            (*(headp))->prev = (elm);                                   \
+        *(headp) = (elm);                                               \
+    } while (0)
+#define SMR__DLIST_UNLINK(headp, elm, next, prev)                       \
+    do {                                                                \
+        if ((elm)->prev != NULL)                                        \
+            (elm)->prev->next = (elm)->next;                            \
+        else                                                            \
+            *(headp) = (elm)->next;                                     \
+        if ((elm)->next != NULL)                                        \
+            (elm)->next->prev = (elm)->prev;                            \
+    } while (0)
+
+#endif /* SMR_UTIL_H */
