@@ -253,17 +253,7 @@ worker_main(void *arg)
 {
     struct worker *w = arg;
 
-    w->pu_os = -1;
-    if (g_pin) {
-        hwloc_obj_t pu = hwloc_get_obj_by_type(g_topo, HWLOC_OBJ_PU,
-            (unsigned)(w->id % g_npu));
-        if (pu != NULL &&
-            hwloc_set_cpubind(g_topo, pu->cpuset, HWLOC_CPUBIND_THREAD) == 0)
-            w->pu_os = (int)pu->os_index;
-        else
-            fprintf(stderr, "bench_enter: thread %d: cannot pin: %s\n",
-                w->id, strerror(errno));
-    }
+    w->pu_os = g_pin ? bench_pin(g_topo, g_npu, w->id, "bench_enter") : -1;
     urcu_memb_register_thread();
     ck_epoch_register(&g_epoch, w->rec, NULL);
     if (smr_thread_attach(g_smr) != 0 || smr_thread_attach(g_smr_lazy) != 0) {

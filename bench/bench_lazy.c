@@ -51,14 +51,8 @@ static uint64_t sink;
 static void
 pin(int pu)
 {
-    hwloc_obj_t o;
-
-    if (npu < 2)
-        return;
-    o = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU, (unsigned)(pu % npu));
-    if (o == NULL || hwloc_set_cpubind(topo, o->cpuset,
-        HWLOC_CPUBIND_THREAD) != 0)
-        fprintf(stderr, "bench_lazy: cannot pin to PU %d\n", pu);
+    if (npu >= 2)
+        (void)bench_pin(topo, npu, pu, "bench_lazy");
 }
 
 /* Short sections, back to back, in whichever flavour is being measured

@@ -192,17 +192,7 @@ static void (*const churn_fn[NSCHEME])(void **, uint64_t) = {
 static void
 pin(int id, int *pu_os)
 {
-    *pu_os = -1;
-    if (!g_pin)
-        return;
-    hwloc_obj_t pu = hwloc_get_obj_by_type(g_topo, HWLOC_OBJ_PU,
-        (unsigned)(id % g_npu));
-    if (pu != NULL &&
-        hwloc_set_cpubind(g_topo, pu->cpuset, HWLOC_CPUBIND_THREAD) == 0)
-        *pu_os = (int)pu->os_index;
-    else
-        fprintf(stderr, "bench_pool: thread %d: cannot pin: %s\n", id,
-            strerror(errno));
+    *pu_os = g_pin ? bench_pin(g_topo, g_npu, id, "bench_pool") : -1;
 }
 
 static void *

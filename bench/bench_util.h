@@ -2,8 +2,9 @@
  * SPDX-License-Identifier: BSD-2-Clause
  *
  * Helpers shared by the benchmark programs in bench/: clocks, the median
- * of a round's values, a seeded generator for shuffling scheme order, and
- * the CPU's model name for the report header.  Header-only (static inline).
+ * of a round's values, a seeded generator for shuffling scheme order, the
+ * CPU's model name for the report header, and hwloc pinning.  Header-only
+ * (static inline).
  */
 #ifndef SMR_BENCH_UTIL_H
 #define SMR_BENCH_UTIL_H
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <hwloc.h>
 
 static inline uint64_t
 clock_ns(clockid_t id)
@@ -93,6 +96,24 @@ cpu_model(char *buf, size_t len)
         }
     }
     fclose(f);
+}
+
+/*
+ * Pin the calling thread to PU number idx % npu (hwloc's logical order) of
+ * topo.  Returns that PU's OS index, or -1 after a message naming prog.
+ */
+static inline int
+bench_pin(hwloc_topology_t topo, int npu, int idx, const char *prog)
+{
+    hwloc_obj_t pu = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU,
+        (unsigned)(idx % npu));
+
+    if (pu != NULL &&
+        hwloc_set_cpubind(topo, pu->cpuset, HWLOC_CPUBIND_THREAD) == 0)
+        return (int)pu->os_index;
+    fprintf(stderr, "%s: thread %d: cannot pin to PU %d\n", prog, idx,
+        idx % npu);
+    return -1;
 }
 
 #endif /* SMR_BENCH_UTIL_H */

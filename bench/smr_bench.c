@@ -351,14 +351,7 @@ node_retire(int s, struct tctx *t, struct node *n)
 static void
 pin(struct tctx *t)
 {
-    t->pu = -1;
-    if (!g_pin)
-        return;
-    hwloc_obj_t pu = hwloc_get_obj_by_type(g_topo, HWLOC_OBJ_PU,
-        (unsigned)t->id % (unsigned)g_npu);
-    if (pu != NULL &&
-        hwloc_set_cpubind(g_topo, pu->cpuset, HWLOC_CPUBIND_THREAD) == 0)
-        t->pu = (int)pu->os_index;
+    t->pu = g_pin ? bench_pin(g_topo, g_npu, t->id, "smr-bench") : -1;
 }
 
 static void
