@@ -113,30 +113,17 @@ drain(smr_pool_t p, unsigned ms)
  * that contains `needle` (the pool's name).
  */
 static void
+call_void_fn(void *fnp)
+{
+    (*(void (**)(void))fnp)();
+}
+
+static void
 expect_abort(void (*fn)(void), const char *needle)
 {
-    int pfd[2], status;
     char buf[4096];
-    size_t len = 0;
-    ssize_t r;
-    pid_t pid;
+    int status = child_stderr(call_void_fn, &fn, buf, sizeof(buf));
 
-    cr_assert(pipe(pfd) == 0);
-    pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        dup2(pfd[1], 2);
-        close(pfd[0]);
-        fn();
-        _exit(0);
-    }
-    close(pfd[1]);
-    while (len < sizeof(buf) - 1 &&
-        (r = read(pfd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = '\0';
-    close(pfd[0]);
-    cr_assert(waitpid(pid, &status, 0) == pid);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
         "child did not abort (status %#x, stderr: %s)", status, buf);
     cr_assert(strstr(buf, needle) != NULL,

@@ -820,28 +820,22 @@ Test(misuse, retire_null_fn_aborts, .signal = SIGABRT, .timeout = 30)
     smr_retire(s, NULL, NULL);
 }
 
+static void
+barrier_inside_child(void *arg)
+{
+    smr_t s = smr_create("named-dom", 0, 0);
+
+    (void)arg;
+    smr_enter(s);
+    smr_barrier(s);
+}
+
 /* The abort message names the domain (run the misuse in a child). */
 Test(misuse, barrier_message_names_domain, .timeout = 30)
 {
-    int p[2], st;
-    char buf[512] = { 0 };
-    ssize_t n, off = 0;
-    pid_t pid;
+    char buf[512];
+    int st = child_stderr(barrier_inside_child, NULL, buf, sizeof(buf));
 
-    cr_assert(pipe(p) == 0);
-    pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], 2);
-        smr_t s = smr_create("named-dom", 0, 0);
-        smr_enter(s);
-        smr_barrier(s);
-        _exit(0);
-    }
-    close(p[1]);
-    while ((n = read(p[0], buf + off, sizeof(buf) - 1 - (size_t)off)) > 0)
-        off += n;
-    cr_assert(waitpid(pid, &st, 0) == pid);
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
     cr_assert(strstr(buf, "named-dom") != NULL &&
         strstr(buf, "smr_barrier") != NULL, "message: %s", buf);

@@ -1375,38 +1375,26 @@ misuse_child(enum misuse_kind k, const char *name)
     _exit(92); /* survived the misuse */
 }
 
+struct misuse_arg {
+    enum misuse_kind k;
+    const char *name;
+};
+
+static void
+misuse_child_main(void *arg)
+{
+    struct misuse_arg *m = arg;
+
+    misuse_child(m->k, m->name);
+}
+
 static void
 expect_abort_message(enum misuse_kind k, const char *name)
 {
-    int pfd[2], status;
+    struct misuse_arg m = { k, name };
     char buf[4096];
-    size_t len = 0;
-    ssize_t r;
-    pid_t pid;
+    int status = child_stderr(misuse_child_main, &m, buf, sizeof(buf));
 
-    cr_assert(pipe(pfd) == 0);
-    fflush(NULL);
-    pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        struct sigaction sa;
-
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = SIG_DFL;
-        sigaction(SIGABRT, &sa, NULL);
-        dup2(pfd[1], 2);
-        close(pfd[0]);
-        close(pfd[1]);
-        alarm(20);
-        misuse_child(k, name);
-    }
-    close(pfd[1]);
-    while (len < sizeof(buf) - 1 &&
-        (r = read(pfd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = '\0';
-    close(pfd[0]);
-    cr_assert(waitpid(pid, &status, 0) == pid);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
         "misuse %d: child did not abort (status %#x, stderr: %s)", (int)k,
         status, buf);

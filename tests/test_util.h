@@ -13,12 +13,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <smr.h>
 
@@ -99,6 +102,46 @@ mk(const char *name, int flags)
     cr_assert(s != NULL, "smr_create(%s, %s) failed: errno %d", name,
         flags_name(flags), errno);
     return s;
+}
+
+/*
+ * Run fn(arg) in a child process (SIGABRT at its default action, 20 s
+ * alarm) and return its wait status; what the child wrote to stderr is in
+ * buf, NUL-terminated.  A child whose fn returns exits 92.  For the misuse
+ * tests: the caller asserts the abort and the message.
+ */
+static inline int
+child_stderr(void (*fn)(void *), void *arg, char *buf, size_t size)
+{
+    struct sigaction sa;
+    int pfd[2], status;
+    size_t len = 0;
+    ssize_t r;
+    pid_t pid;
+
+    cr_assert(pipe(pfd) == 0);
+    fflush(NULL);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGABRT, &sa, NULL);
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        alarm(20);
+        fn(arg);
+        _exit(92);
+    }
+    close(pfd[1]);
+    while (len < size - 1 &&
+        (r = read(pfd[0], buf + len, size - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(pfd[0]);
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    return status;
 }
 
 /* The read section a user of this domain kind would use. */
