@@ -223,7 +223,8 @@ struct smr_pool {
     void *p_arg;
     char p_name[48];
 
-    /* Hints read without p_lock, written under it. */
+    /* Hints read without p_lock, written under it.  p_head_seq is a goal
+     * that is polled: release store, acquire load (pool_fifo_append). */
     smr_seq_t p_head_seq __attribute__((aligned(SMR__CACHE_LINE)));
     uint32_t p_bsize;               /* current bucket size */
     uint32_t p_nuntagged;           /* buckets waiting for a tag */
@@ -816,9 +817,16 @@ pool_fifo_append(struct smr_pool *pool, struct pool_bucket *b)
         pool->p_fifo_tail->b_next = b;
     else {
         pool->p_fifo_head = b;
-        /* Hint only (no partner): readers take p_lock and re-check the
-         * head before they use it. */
-        atomic_store_rlx(&pool->p_head_seq, b->b_seq);
+        /* Release: partner of the acquire loads of p_head_seq in
+         * pool_fifo_take and pool_refill.  The tag is polled without
+         * p_lock, and smr_poll judges it against the clock it loads: the
+         * advance that made the tag (this thread's, or another's before
+         * its p_lock) happens before any poll of it, so the poller's clock
+         * load sees that advance's write or a later one, and the tag is
+         * not taken for a goal never handed out (abort; SMR_SEQ32:
+         * "reached", and pool_fifo_pop then hands the bucket out on that
+         * word alone).  Cost: a plain move on x86, stlr on arm64. */
+        atomic_store_rel(&pool->p_head_seq, b->b_seq);
     }
     pool->p_fifo_tail = b;
     atomic_store_rlx(&pool->p_queued, pool->p_queued + b->b_cnt);
@@ -841,8 +849,10 @@ pool_fifo_pop(struct smr_pool *pool, smr_seq_t seq)
     pool->p_fifo_head = b->b_next;
     if (pool->p_fifo_head == NULL)
         pool->p_fifo_tail = NULL;
-    /* Hint only, see pool_fifo_append. */
-    atomic_store_rlx(&pool->p_head_seq, pool->p_fifo_head != NULL ?
+    /* Release: partner of the acquire loads of p_head_seq in
+     * pool_fifo_take and pool_refill (see pool_fifo_append).  The new
+     * head's advance happened before the p_lock we hold. */
+    atomic_store_rel(&pool->p_head_seq, pool->p_fifo_head != NULL ?
         pool->p_fifo_head->b_seq : (smr_seq_t)SMR_SEQ_INVALID);
     atomic_store_rlx(&pool->p_queued, pool->p_queued - b->b_cnt);
     pool->p_buckets_reused++;
@@ -862,8 +872,12 @@ pool_fifo_take(struct smr_pool *pool, bool wait, bool *raced)
     smr_seq_t seq;
 
     *raced = false;
-    /* Hint only (no partner): a miss costs no lock. */
-    seq = atomic_load_rlx(&pool->p_head_seq);
+    /* A hint: a miss costs no lock.  Acquire: partner of the release
+     * stores in pool_fifo_append/pool_fifo_pop; the advance that made seq
+     * happens before the clock load in smr_poll/smr_wait below, so the
+     * goal is never judged against an older clock (a plain load on x86,
+     * ldar on arm64). */
+    seq = atomic_load_acq(&pool->p_head_seq);
     if (seq == SMR_SEQ_INVALID)
         return NULL;
     if (!smr_poll(pool->p_smr, seq, false)) {
@@ -1394,10 +1408,14 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
     uint32_t n;
 
     /* The FIFO head, if its grace period has passed: polled without the
-     * lock through the hint (no partner: the head is re-checked against
-     * the polled goal under p_lock, in pool_fifo_pop). */
+     * lock through the hint (the head is re-checked against the polled
+     * goal under p_lock, in pool_fifo_pop, but not re-polled).  Acquire:
+     * partner of the release stores in pool_fifo_append/pool_fifo_pop;
+     * the advance that made seq happens before smr_poll's clock load, so
+     * a stale clock cannot make the goal look never handed out (a plain
+     * load on x86, ldar on arm64). */
     if (pool->p_smr != NULL) {
-        seq = atomic_load_rlx(&pool->p_head_seq);
+        seq = atomic_load_acq(&pool->p_head_seq);
         if (seq != SMR_SEQ_INVALID && !smr_poll(pool->p_smr, seq, false))
             seq = SMR_SEQ_INVALID;
     }

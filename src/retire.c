@@ -95,6 +95,7 @@
 
 /* ---- atomics with the order in the name (STYLE.md 5) ------------------ */
 #define atomic_load_rlx(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
+#define atomic_load_acq(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define atomic_store_rlx(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define atomic_store_rel(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define atomic_xchg_acq(p, v)   __atomic_exchange_n((p), (v), __ATOMIC_ACQUIRE)
@@ -163,7 +164,9 @@ struct retire__rec {
     uint64_t r_serial;              /* last serial handed out */
     struct retire__claim *r_claims;
     size_t r_cent;                  /* entries in claims */
-    /* Written under r_lock, read without it on every retire (hints). */
+    /* Written under r_lock, read without it on every retire (hints).
+     * r_hint is a goal that is polled: release store, acquire load
+     * (retire__hint_locked). */
     smr_seq_t r_hint __attribute__((aligned(SMR__CACHE_LINE)));
     size_t r_qent;                  /* entries in the FIFO */
 };
@@ -263,12 +266,21 @@ retire__spin_unlock(uint32_t *l)
     atomic_store_rel(l, 0);   /* partner: acquire exchange in spin_lock */
 }
 
-/* Point the hint at the FIFO head; r_lock held.  Relaxed: a hint only, the
- * reader re-decides under r_lock (whose acquire pairs with our unlock). */
+/*
+ * Point the hint at the FIFO head; r_lock held.  A hint only: the reader
+ * re-decides under r_lock.  But it polls the hint first, and smr_poll
+ * judges a goal against the clock it loads, so release: partner of the
+ * acquire load of r_hint in smr_retire.  The advance that made the tag
+ * (ours in retire__enqueue_locked, or an earlier r_lock holder's) happens
+ * before any poll of it, so the poller's clock load sees that advance's
+ * write or a later one, and the tag is never taken for a goal not handed
+ * out (abort; SMR_SEQ32: a spurious "reached").  Cost: a plain move on
+ * x86, stlr on arm64.
+ */
 static void
 retire__hint_locked(struct retire__rec *r)
 {
-    atomic_store_rlx(&r->r_hint,
+    atomic_store_rel(&r->r_hint,
         r->r_head != NULL ? r->r_head->b_tag : (smr_seq_t)SMR_SEQ_INVALID);
 }
 
@@ -685,9 +697,12 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
     if (queue)
         retire__queue_cur(c);
 
-    /* Relaxed hint (see retire__hint_locked).  A failing poll scans the
-     * slots, so it is rate-limited; a poll right after queueing is not. */
-    hint = atomic_load_rlx(&r->r_hint);
+    /* The hint.  Acquire: partner of the release store in
+     * retire__hint_locked; the tag's advance happens before smr_poll's
+     * clock load (a plain load on x86, ldar on arm64).  A failing poll
+     * scans the slots, so it is rate-limited; a poll right after queueing
+     * is not. */
+    hint = atomic_load_acq(&r->r_hint);
     if (hint != SMR_SEQ_INVALID && (queue || now >= c->c_next_poll)) {
         c->c_next_poll = now + RETIRE__POLL_NS;
         if (smr_poll(smr, hint, false))
