@@ -351,9 +351,18 @@ smr__publish_fenced(smr_t smr, smr_seq_t *w)
     SMR__TSAN_ACQUIRE(&d->s_wr_seq);    /* partner: SMR__TSAN_RELEASE */
 #if SMR_SEQ32
     /* I6 (src/smr.c): republish if the value is SMR__RECHECK behind the
-     * clock; the check is inline, the (rare) republish is not. */
+     * clock; the check is inline, the (rare) republish is not.  Acquire:
+     * the protected loads are not satisfied before this load on weak
+     * targets, so they follow a clock value at or past every goal a poll
+     * credits us with (partner: the release of the clock write it reads,
+     * the fence before every clock RMW). */
+#if defined(SMR__BROKEN_RECHECK_RELAXED)
+#define SMR__RECHECK_ORDER __ATOMIC_RELAXED     /* broken variant (models) */
+#else
+#define SMR__RECHECK_ORDER __ATOMIC_ACQUIRE
+#endif
     if (__builtin_expect((smr_seq_t)(__atomic_load_n(&d->s_wr_seq,
-        __ATOMIC_RELAXED) - v) >= SMR__RECHECK, 0))
+        SMR__RECHECK_ORDER) - v) >= SMR__RECHECK, 0))
         smr__enter_recheck(smr, w, v);
 #endif
 }
@@ -370,11 +379,20 @@ smr__publish_lazy(smr_t smr, smr_seq_t *w)
      * load.  Partner: the seq_cst fence before the clock increment in
      * smr_advance (and the lazy clock update in src/smr_lazy.c).
      */
+#if defined(SMR__BROKEN_LAZY_RELAXED)
+    /* Deliberately broken variant (models only): a relaxed clock load. */
+    smr_seq_t v = __atomic_load_n(&d->s_wr_seq, __ATOMIC_RELAXED);
+#else
     smr_seq_t v = __atomic_load_n(&d->s_wr_seq, __ATOMIC_ACQUIRE);
+#endif
+#ifdef SMR_TEST_HOOKS
+    if (smr__test_hook != NULL)
+        smr__test_hook(smr, SMR__HOOK_ENTER_LOADED);
+#endif
     __atomic_store_n(w, v + 1, __ATOMIC_RELAXED);
     /* Compiler-only: keep the store before the protected loads in program
      * order; the poller's membarrier does the rest (src/smr_lazy.c). */
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    SMR__COMPILER_FENCE();
 }
 
 /*
@@ -413,14 +431,30 @@ smr__exit_word(smr_seq_t *w)
 
     /* (Byte compares: no zero-extension on the common path.) */
     if (__builtin_expect((uint8_t)x == 1, 1)) {
-        /* Release: every protected load of the section happens before the
-         * word reads idle.  Partner: smr_poll's acquire load of the word.
-         * (A handler arriving before this store nests on top and restores
-         * the word; one arriving after it sees idle: as in enter.) */
+        /* Release fence + store (smr__exit_store, src/arch/generic.h):
+         * every access of the section happens before a poll that reads
+         * idle here, or any later store of ours to the word (the next
+         * section's publish).  Partner: smr_poll's acquire load of the
+         * word.  (A handler arriving before this store nests on top and
+         * restores the word; one arriving after it sees idle: as in
+         * enter.) */
+#if defined(SMR__BROKEN_EXIT_RELEASE_STORE)
+        /* Deliberately broken variant (models only): the pre-C++20 exit,
+         * a release store, which does not order this section before a
+         * poll that reads the next section's relaxed publish. */
         __atomic_store_n(w, (smr_seq_t)0, __ATOMIC_RELEASE);
+#else
+        smr__exit_store(w, (smr_seq_t)0);
+#endif
         return true;
     }
     if ((uint8_t)(x - 2) < (uint8_t)(SMR__W_DEPTH - 2)) {  /* 2 .. 254 */
+#if defined(SMR__BROKEN_EXIT_ANY_DEPTH)
+        /* Deliberately broken variant (models only): an inner exit clears
+         * the word, so the outer section goes on unprotected. */
+        smr__exit_store(w, (smr_seq_t)0);
+        return true;
+#endif
         __atomic_store_n(w, x - 1, __ATOMIC_RELAXED);
         return true;
     }

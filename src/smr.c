@@ -110,7 +110,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "smr_internal.h"
+#include "smr_clock.h"
 
 /* ---- atomics with the order in the name (STYLE.md 5) ------------------ */
 #define atomic_load_rlx(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -137,15 +137,6 @@ extern inline void smr_lazy_enter(smr_t smr);
 extern inline void smr_lazy_exit(smr_t smr);
 
 SMR_API void (*volatile smr__test_hook)(smr_t smr, int point);
-
-static inline void
-smr__hook(struct smr *smr, int point)
-{
-    void (*fn)(smr_t, int) = smr__test_hook;
-
-    if (__builtin_expect(fn != NULL, 0))
-        fn(smr, point);
-}
 
 /* ---- per-thread state ------------------------------------------------- */
 
@@ -324,16 +315,6 @@ smr__gettid(void)
 
 /* ---- slots ------------------------------------------------------------ */
 
-static inline struct smr__slot *
-smr__slot_at(struct smr *smr, uint32_t i)
-{
-    /* chunk k starts at CHUNK0 * (2^k - 1) */
-    uint32_t q = i / SMR__CHUNK0 + 1;
-    uint32_t k = 31 - (uint32_t)__builtin_clz(q);
-
-    return &smr->d_chunks[k][i - SMR__CHUNK0 * ((1u << k) - 1)];
-}
-
 /* Grow the registry by one chunk; d_lock held.  0 or ENOMEM. */
 static int
 smr__slots_grow(struct smr *smr)
@@ -389,20 +370,17 @@ smr__slot_claim(struct smr *smr, const struct smr__thread *t,
     s->c_depth_ovf = 0;
     s->c_deferred = 0;
     s->c_owner = t->t_serial;
-    /* Before the d_hw release below, and before the owner can publish in
-     * the word (its program order): see "Words" above. */
-    atomic_store_rel(&s->c_wordp, wordp != NULL ? wordp : &s->c_word);
     s->c_tid = t->t_tid;
     s->st_advance = s->st_poll = s->st_poll_scan = s->st_poll_fail = 0;
     smr->d_nlive++;
     /*
-     * A poller that reads the old high-water mark does not scan this slot.
-     * That is safe: the slot is empty now, and a section published in it
-     * later is covered by the store->load fences exactly as if the poller
-     * had scanned it and found it empty (I4).
+     * c_wordp before the owner can publish in the word (its program order),
+     * then d_hw.  A poller that reads the old high-water mark does not scan
+     * this slot.  That is safe: the slot is empty now, and a section
+     * published in it later is covered by the store->load fences exactly
+     * as if the poller had scanned it and found it empty (I4).
      */
-    if (i >= smr->d_hw)
-        atomic_store_rel(&smr->d_hw, i + 1);
+    smr__slot_point(smr, s, wordp != NULL ? wordp : &s->c_word, i);
     return s;
 }
 
@@ -624,9 +602,17 @@ smr__attach(struct smr *smr, struct smr__slot **out)
     atomic_store_rlx(&e->t_slot, s);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     atomic_store_rlx(&e->t_id, smr->h.d_id);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /*
+     * A release fence before our first store to the word (smr__word_open,
+     * SPEC §3, the C++20 rule): the word, or the slot's c_word, may have
+     * carried another thread's sections (a table or slot handed on:
+     * "Words" above), which happen before this point (smr__glock /
+     * d_lock).  Our own later sections are covered by our exits' fences.
+     */
     if (idx < SMR__TFAST - 1)
-        atomic_store_rlx(&e->t_word, 0);
+        smr__word_open(&e->t_word);         /* the fence, then idle */
+    else
+        __atomic_thread_fence(__ATOMIC_RELEASE);    /* for s->c_word */
     *out = s;
     return 0;
 }
@@ -808,18 +794,7 @@ smr__thread_exit(void *arg)
 SMR_API void
 smr__enter_recheck(smr_t smr, smr_seq_t *w, smr_seq_t v)
 {
-    smr_seq_t c;
-
-    for (;;) {
-        /* After the publish fence: a value at least as new as any the
-         * fence orders us after.  Partner: the advancers' fences (I2). */
-        c = atomic_load_rlx(&smr->h.s_wr_seq);
-        if ((smr_seq_t)(c - v) < SMR__RECHECK)
-            return;
-        v = c;
-        /* Keep the depth (1, unless a handler is nested on top of us). */
-        smr__store_fence_sl(w, v + (atomic_load_rlx(w) & SMR__W_DEPTH));
-    }
+    smr__enter_recheck_on(smr, w, v);  /* src/smr_clock.h */
 }
 #endif
 
@@ -1021,21 +996,7 @@ smr_name(smr_t smr)
     return smr->d_name;
 }
 
-/* ---- the clock -------------------------------------------------------- */
-
-/*
- * Count an event in the calling thread's slot if it has one (owner-written,
- * summed by smr_stats), else in the domain (a relaxed RMW on a cold line).
- * Writers that never read get no slot just for counting, so they add
- * nothing to the poll scan.
- */
-#define SMR__COUNT(smr, self, field, idx)                                   \
-    do {                                                                    \
-        if ((self) != NULL)                                                 \
-            atomic_store_rlx(&(self)->field, (self)->field + 1);           \
-        else                                                                \
-            atomic_add_rlx(&(smr)->d_st[idx], 1);                           \
-    } while (0)
+/* ---- the clock and the poll (src/smr_clock.h) ----------------------- */
 
 SMR_API smr_seq_t
 smr_current(smr_t smr)
@@ -1043,228 +1004,27 @@ smr_current(smr_t smr)
     return atomic_load_acq(&smr->h.s_wr_seq);
 }
 
-/*
- * Increment the clock by one step, keeping I6 in the 32-bit configuration.
- * Returns the new clock value, or a future goal that was not written.
- */
-static smr_seq_t
-smr__clock_step(struct smr *smr, struct smr__slot *self)
-{
-    smr_seq_t goal;
-
-    /*
-     * Full fence: the caller's unlink stores are ordered before the clock
-     * increment (I2).  Partner: the store->load fence in smr_enter (a
-     * reader that loads the new value sees the unlink) and the fence in
-     * smr_poll.  Not merely release: POWER needs sync here (SPEC §3).
-     */
-    smr__fence_full();
-    SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
-#if SMR_SEQ32
-    smr_seq_t rd, wr;
-
-    /* Load the read hand before the clock so that rd <= goal (FreeBSD). */
-    rd = atomic_load_acq(&smr->s_rd_seq);
-    smr__hook(smr, SMR__HOOK_ADVANCE_LOADED_RD);
-    wr = atomic_load_rlx(&smr->h.s_wr_seq);
-    do {
-        goal = wr + SMR__SEQ_INCR;
-        /*
-         * I6: where FreeBSD's MAX_DELTA guard would wait, hand out a goal
-         * one step ahead without writing it; polls treat it as not yet
-         * reached until the read hand has caught up and a poll pushes the
-         * clock.  The CAS (not fetch_add) means a stale rd can overshoot
-         * the guard by at most one step, even after a stall of any length.
-         */
-        if ((smr_seq_t)(goal - rd) >= SMR__MAX_DELTA) {
-            atomic_add_rlx(&smr->d_st[SMR__ST_ADVANCE_WAIT], 1);
-            return goal;
-        }
-    } while (!atomic_cas_rlx(&smr->h.s_wr_seq, &wr, goal));
-#else
-    smr__hook(smr, SMR__HOOK_ADVANCE_LOADED_RD);
-    goal = atomic_add_rlx(&smr->h.s_wr_seq, SMR__SEQ_INCR) + SMR__SEQ_INCR;
-#endif
-    (void)self;
-    return goal;
-}
-
 SMR_API smr_seq_t
 smr_advance(smr_t smr)
 {
-    struct smr__slot *self;
-
     smr__check(smr, "smr_advance");
     /* Deferred clocks count per thread, in the slot: claim one then. */
-    self = (smr->h.d_flags & SMR_DEFERRED) ?
-        smr__slot_slow(smr) : smr__slot_peek(smr);
-    SMR__COUNT(smr, self, st_advance, SMR__ST_ADVANCE);
-    if (smr->h.d_flags & SMR__F_LAZY_FAST)
-        return smr__lazy_advance(smr);
-    if (smr->h.d_flags & SMR_DEFERRED) {
-        /*
-         * Deferred: touch the shared clock once every d_limit calls of this
-         * thread; in between, hand out the next value without writing it.
-         * A poll for such a goal pushes the clock there first.  The fence
-         * orders the caller's unlink before that later push (I2).
-         */
-        if (++self->c_deferred < (uint32_t)smr->d_limit) {
-            smr__fence_full();  /* partner: fence in smr_enter */
-            SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
-            return atomic_load_rlx(&smr->h.s_wr_seq) + SMR__SEQ_INCR;
-        }
-        self->c_deferred = 0;
-    }
-    return smr__clock_step(smr, self);
+    return smr__advance_on(smr, (smr->h.d_flags & SMR_DEFERRED) ?
+        smr__slot_slow(smr) : smr__slot_peek(smr));
 }
 
-/*
- * Move the clock up to a future goal (deferred and lazy goals, 32-bit
- * guarded goals).  Returns false if the 32-bit guard (I6) forbids it now.
- * *wrp holds the caller's clock snapshot and is updated.
- */
-static bool
-smr__clock_push(struct smr *smr, smr_seq_t goal, smr_seq_t *wrp)
-{
-    smr_seq_t wr = *wrp;
-
-    /* Partner: smr_enter's store->load fence, as in smr__clock_step (I2).
-     * The goal's owner fenced its unlink before handing the goal out. */
-    smr__fence_full();
-    SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
-    while (SMR_SEQ_GT(goal, wr)) {
-#if SMR_SEQ32
-        smr_seq_t rd = atomic_load_acq(&smr->s_rd_seq);
-        if ((smr_seq_t)(goal - rd) >= SMR__MAX_DELTA)
-            return false;
-#endif
-        if (atomic_cas_rlx(&smr->h.s_wr_seq, &wr, goal)) {
-            wr = goal;
-            break;
-        }
-    }
-    *wrp = wr;
-    return true;
-}
-
-/* ---- the poll --------------------------------------------------------- */
-
-/* Move the read hand forward to rd (I5). */
+/* A goal no smr_advance or smr_current of smr returned (SPEC §6): a
+ * message in debug builds; in release builds the poll or wait fails. */
 static void
-smr__rd_advance(struct smr *smr, smr_seq_t cur, smr_seq_t rd, smr_seq_t wr)
+smr__bad_goal(struct smr *smr, const char *what, smr_seq_t goal)
 {
-#if SMR_SEQ32
-    /*
-     * A poller stalled since its clock snapshot could, after the clock
-     * wrapped, CAS a value that only looks newer.  Under d_rd_lock no other
-     * poller moves the hand, so the clock cannot run more than MAX_DELTA
-     * past it while we re-check: a snapshot that is now SMR__RECHECK old is
-     * dropped.  trylock: smr_poll(.., false) never blocks; a skipped move
-     * is made by the next poll.
-     */
-    (void)cur;
-    if (pthread_mutex_trylock(&smr->d_rd_lock) != 0)
-        return;
-    if ((smr_seq_t)(atomic_load_rlx(&smr->h.s_wr_seq) - wr) < SMR__RECHECK &&
-        SMR_SEQ_GT(rd, atomic_load_rlx(&smr->s_rd_seq)))
-        atomic_store_rel(&smr->s_rd_seq, rd);  /* partner: acquire loads of
-                                                 s_rd_seq in smr_poll */
-    pthread_mutex_unlock(&smr->d_rd_lock);
+#if SMR_CONFIG_DEBUG
+    smr__die(smr, "%s: goal %#llx was never handed out by this domain "
+        "(clock %#llx)", what, (unsigned long long)goal,
+        (unsigned long long)atomic_load_rlx(&smr->h.s_wr_seq));
 #else
-    (void)wr;
-    /* Release CAS; partner: the acquire load of s_rd_seq in smr_poll's fast
-     * path, which then skips the scan.  64-bit values never wrap. */
-    while (SMR_SEQ_LT(cur, rd) && !atomic_cas_rel(&smr->s_rd_seq, &cur, rd))
-        ;
+    (void)smr; (void)what; (void)goal;
 #endif
-}
-
-/* One non-blocking attempt.  force: a waiter (lazy: push the clock now). */
-static bool
-smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
-    bool force)
-{
-    smr_seq_t s_rd, s_wr, target, rd, c;
-    bool lazy = (smr->h.d_flags & SMR__F_LAZY_FAST) != 0;
-    bool reachable = true;
-    uint32_t hw;
-
-    SMR__COUNT(smr, self, st_poll, SMR__ST_POLL);
-    /* Fast path.  Acquire pairs with the release move of the read hand. */
-    s_rd = atomic_load_acq(&smr->s_rd_seq);
-    if (SMR_SEQ_LEQ(goal, s_rd))
-        return true;
-    /* Acquire keeps the slot loads after the clock load on weak targets;
-     * the full fence below is what I4 needs. */
-    s_wr = atomic_load_acq(&smr->h.s_wr_seq);
-    target = goal;
-    if (SMR_SEQ_GT(goal, s_wr)) {
-        if ((smr_seq_t)(goal - s_wr) > SMR__FUTURE_MAX) {
-#if SMR_SEQ32
-            /* Held across a wrap: it was reached long ago (FreeBSD). */
-            return true;
-#else
-            smr__die(smr, "poll for goal %#llx that was never handed out "
-                "(clock %#llx)", (unsigned long long)goal,
-                (unsigned long long)s_wr);
-#endif
-        }
-        /* Lazy: the clock moves at most once per tick unless a waiter
-         * forces it, so non-blocking polls cost no barrier storm. */
-        if (lazy && !force && !smr__lazy_tick_due(smr))
-            goto fail;
-        if (!smr__clock_push(smr, goal, &s_wr)) {
-            /* 32-bit guard (I6): scan up to the clock to move the read
-             * hand, and report "not yet". */
-            reachable = false;
-            target = s_wr;
-        }
-    }
-    if (lazy && !smr__lazy_barrier(smr, target, force))
-        goto fail;
-    SMR__COUNT(smr, self, st_poll_scan, SMR__ST_POLL_SCAN);
-    /*
-     * Full fence between the clock load and the slot loads (I4).
-     * Partner: the store->load fence in smr_enter (store buffering: either
-     * we see the reader's slot, or the reader sees every store that
-     * happens before this fence, including the unlink).
-     */
-    smr__fence_full();
-    rd = s_wr;
-    hw = atomic_load_acq(&smr->d_hw);   /* partner: release in slot claim */
-#if defined(SMR__BROKEN_POLL_NOSCAN)
-    hw = 0;     /* deliberately broken variant (tests/torture only) */
-#endif
-    for (uint32_t i = 0; i < hw; i++) {
-        struct smr__slot *s = smr__slot_at(smr, i);
-
-        /* Acquire, both: the pointer pairs with the release store in slot
-         * claim (we then see the word's current owner; a stale pointer is
-         * harmless, "Words" above); the word pairs with smr_exit's release
-         * store of 0, so the section's loads happen before our caller
-         * reuses memory. */
-        c = SMR__W_SEQ(atomic_load_acq(atomic_load_acq(&s->c_wordp)));
-        if (c == SMR_SEQ_INVALID)
-            continue;
-        if (SMR_SEQ_LT(c, s_rd))
-            c = s_rd;           /* I3: stale publish, clamp */
-        if (SMR_SEQ_LT(c, rd))
-            rd = c;
-    }
-    smr__hook(smr, SMR__HOOK_POLL_BEFORE_CAS);
-    /* Lazy: the barrier covers clock values up to target only. */
-    if (lazy && SMR_SEQ_GT(rd, target))
-        rd = target;
-    smr__rd_advance(smr, s_rd, rd, s_wr);
-    if (!reachable || SMR_SEQ_GT(goal, rd))
-        goto fail;
-    /* Acquire fence before returning true: the caller's reuse of memory is
-     * ordered after every slot load above (SPEC §3). */
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return true;
-fail:
-    SMR__COUNT(smr, self, st_poll_fail, SMR__ST_POLL_FAIL);
-    return false;
 }
 
 /* Is the caller inside a section of smr?  Blocking there would deadlock. */
@@ -1335,7 +1095,8 @@ smr_set_stall_handler(smr_t smr, uint64_t threshold_ns, smr_stall_fn fn,
 {
     smr__check(smr, "smr_set_stall_handler");
     pthread_mutex_lock(&smr->d_lock);
-    smr->d_stall_ns = threshold_ns;
+    /* Atomic: smr__wait reads it without d_lock. */
+    atomic_store_rlx(&smr->d_stall_ns, threshold_ns);
     smr->d_stall_fn = fn;
     smr->d_stall_arg = arg;
     pthread_mutex_unlock(&smr->d_lock);
@@ -1368,17 +1129,23 @@ smr__stall_report(struct smr *smr, uint64_t waited)
 /*
  * Wait for goal: spin briefly, then yield, then sleep with exponential
  * backoff (1 us .. 1 ms), so a stalled reader does not cost the waiter a
- * core.  deadline: absolute CLOCK_MONOTONIC ns, 0 for none.
+ * core.  deadline: absolute CLOCK_MONOTONIC ns, 0 for none.  A malformed
+ * goal fails at once (SPEC §6).
  */
 static bool
-smr__wait(struct smr *smr, smr_seq_t goal, uint64_t deadline)
+smr__wait(struct smr *smr, const char *what, smr_seq_t goal,
+    uint64_t deadline)
 {
     struct smr__slot *self = smr__slot_peek(smr);
     uint64_t sleep_ns = 1000, start = 0, report = 0, now;
+    int r;
 
     for (unsigned i = 0;; i++) {
-        if (smr__poll_once(smr, self, goal, true))
-            return true;
+        if ((r = smr__poll_once(smr, self, goal, true)) != 0) {
+            if (r < 0)
+                smr__bad_goal(smr, what, goal);
+            return r > 0;
+        }
         now = (i < 6 && deadline == 0) ? 0 : smr__now_ns();
         if (deadline != 0 && now >= deadline)
             return false;
@@ -1411,8 +1178,13 @@ smr_poll(smr_t smr, smr_seq_t goal, bool wait)
 {
     if (wait)
         return smr_wait(smr, goal);
+    int r;
+
     smr__check(smr, "smr_poll");
-    return smr__poll_once(smr, smr__slot_peek(smr), goal, false);
+    r = smr__poll_once(smr, smr__slot_peek(smr), goal, false);
+    if (r < 0)
+        smr__bad_goal(smr, "smr_poll", goal);
+    return r > 0;
 }
 
 SMR_API bool
@@ -1421,21 +1193,22 @@ smr_wait(smr_t smr, smr_seq_t goal)
     smr__check(smr, "smr_wait");
     if (smr__wait_inside(smr, "smr_wait"))
         return false;
-    return smr__wait(smr, goal, 0);
+    return smr__wait(smr, "smr_wait", goal, 0);
 }
 
 SMR_API bool
 smr_wait_timeout(smr_t smr, smr_seq_t goal, uint64_t ns)
 {
-    uint64_t deadline;
+    uint64_t deadline, now;
 
     smr__check(smr, "smr_wait_timeout");
     if (smr__wait_inside(smr, "smr_wait_timeout"))
         return false;
-    deadline = smr__now_ns() + ns;
-    if (deadline == 0)
-        deadline = 1;
-    return smr__wait(smr, goal, deadline);
+    /* Saturating: a timeout past the end of time (UINT64_MAX: "forever")
+     * is no deadline, not one in the past. */
+    now = smr__now_ns();
+    deadline = ns > UINT64_MAX - now ? 0 : now + ns;
+    return smr__wait(smr, "smr_wait_timeout", goal, deadline);
 }
 
 SMR_API void
@@ -1451,7 +1224,7 @@ smr_synchronize(smr_t smr)
         smr__die(smr, "smr_synchronize inside a read section of the same "
             "domain (would deadlock)");
     (void)smr__wait_inside(smr, "smr_synchronize");
-    smr__wait(smr, smr_advance(smr), 0);
+    smr__wait(smr, "smr_synchronize", smr_advance(smr), 0);
 }
 
 SMR_API void

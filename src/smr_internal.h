@@ -25,9 +25,17 @@
  * clock 1000 steps below the top of its range with a large increment, so
  * every test run wraps (FreeBSD INVARIANTS does the same).
  */
-#if SMR_CONFIG_DEBUG
+#if defined(SMR__MODEL_SEQ_INCR)
+/* GenMC models of the 32-bit guards (tests/model/): a reduced sequence
+ * width, so that wraps and whole laps take a handful of steps. */
+#define SMR__SEQ_INCR ((smr_seq_t)(SMR__MODEL_SEQ_INCR))
+#define SMR__SEQ_INIT ((smr_seq_t)((smr_seq_t)0 - (smr_seq_t)2 * SMR__SEQ_INCR + 256))
+#elif SMR_CONFIG_DEBUG
 #if SMR_SEQ32
-#define SMR__SEQ_INCR ((smr_seq_t)((1u << 16) + 512))
+/* A power of two: 2^32 is a whole number of steps, so every sequence of
+ * every lap is INIT + k * INCR and a goal held across wraps still looks
+ * like one (smr__goal_check_future). */
+#define SMR__SEQ_INCR ((smr_seq_t)1 << 16)
 #else
 #define SMR__SEQ_INCR ((smr_seq_t)((UINT64_C(1) << 32) + 512))
 #endif
@@ -106,6 +114,7 @@ struct smr {
     /* Cold part: slot registry, name, counters of released slots. */
     pthread_mutex_t d_lock __attribute__((aligned(SMR__CACHE_LINE)));
     pthread_mutex_t d_rd_lock;   /* 32-bit: serializes read-hand moves */
+    uint64_t d_rd_gen;           /* 32-bit: read-hand moves (d_rd_lock) */
     uint32_t d_hw;               /* slots [0, d_hw) may be in use (atomic) */
     uint32_t d_nlive;
     uint32_t d_cap;
@@ -139,9 +148,9 @@ void smr__check(const struct smr *smr, const char *what);
 /* Lazy domains (src/smr_lazy.c). */
 bool smr__lazy_available(void);
 void smr__lazy_create(struct smr *smr);
-smr_seq_t smr__lazy_advance(struct smr *smr);
-bool smr__lazy_tick_due(struct smr *smr);
-bool smr__lazy_barrier(struct smr *smr, smr_seq_t goal, bool force);
 bool smr__lazy_atfork_child(void);
+/* The lazy clock and barrier themselves are in src/smr_clock.h; they use: */
+extern uint64_t smr__lazy_tick_ns;
+int smr__membarrier(void);      /* 0, or -1 with errno */
 
 #endif /* SMR_INTERNAL_H */

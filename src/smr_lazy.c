@@ -24,14 +24,38 @@
  * the reader's CPU at some point M_R of its program.  For a reader R:
  *  - slot store before M_R: it is visible to the scan that follows the
  *    barrier.  If R published v >= goal, R's acquire load of the clock read
- *    a value written after the unlink (the clock only reaches goal through
- *    smr__clock_step/push, each after a full fence that follows the
- *    unlink), so R's protected loads see the unlink.  If v < goal the slot
- *    blocks the goal.  If R already exited, its release store is seen.
+ *    a value in the release sequence of the goal's own clock RMW (see
+ *    "Goals" below), so it synchronizes with the writer's fence and R's
+ *    protected loads see the unlink.  If v < goal the slot blocks the
+ *    goal.  If R already exited, its exit fence orders its section.
  *  - slot store after M_R: R's protected loads come after the store in
  *    program order, hence after M_R's full barrier, hence after everything
- *    that happens before the membarrier call, including the clock load >=
- *    goal and so the unlink.
+ *    that happens before the membarrier call, including the poller's clock
+ *    load >= goal, which (by the same release sequence) follows the
+ *    unlink.
+ *
+ * Goals.  The first version of this file handed out "clock + one step"
+ * from a plain load when no tick was due, and argued that the clock
+ * reaches a goal only through a write after a fence that follows the
+ * unlink.  That is false for a third thread: its own tick, not ordered
+ * after our unlink, can move the clock to our goal.  A reader that reads
+ * that value (acquire) and then the stale pointer before the membarrier
+ * reaches its CPU is counted done; on a machine that is not
+ * multicopy-atomic (POWER) nothing makes the unlink visible to it (the
+ * RWC shape; RC11 and IMM allow it; TSO, ARMv8 and RISC-V forbid it, so
+ * only a protocol fix passes the models).  So the goal is taken by a
+ * read-modify-write of the clock after the full fence that follows the
+ * unlink (smr__lazy_advance, src/smr_clock.h): the CAS that moves the
+ * clock when the tick is due, else an RMW that leaves it.  Every write
+ * of the clock is an RMW (advance, push, lazy tick), so every write that
+ * brings the clock to the goal continues the release sequence that the
+ * goal's RMW heads, and any acquire load of a value >= goal synchronizes
+ * with the writer's fence, whoever wrote the value (SPEC §2's lazy rule).
+ * Cost: one RMW on the clock line per advance (a pool bucket, a retire
+ * batch), where a lazy advance used to write it only once per tick; the
+ * clock still MOVES at most once per tick, so barriers stay rate-limited.
+ * Models: tests/model/lazy.c (the fix verified under RC11, IMM and TSO;
+ * the old goal reported under RC11 and IMM, as it should be).
  * Hence the rule (SPEC §2): a slot may count as done only if a barrier was
  * issued AFTER a load of the clock that was already >= goal and BEFORE the
  * slot loads.  A barrier issued earlier does not order a reader that
@@ -73,7 +97,7 @@
 
 static pthread_once_t smr__lazy_once = PTHREAD_ONCE_INIT;
 static bool smr__lazy_ok;
-static uint64_t smr__lazy_tick_ns = 1000000;
+uint64_t smr__lazy_tick_ns = 1000000;  /* read by src/smr_clock.h */
 
 /* Register for the private expedited barrier.  true if usable. */
 static bool
@@ -92,8 +116,8 @@ smr__membarrier_register(void)
 #endif
 }
 
-/* The asymmetric barrier itself: 0, or -1 with errno. */
-static int
+/* The asymmetric barrier itself: 0, or -1 with errno (src/smr_clock.h). */
+int
 smr__membarrier(void)
 {
 #if defined(__linux__) && defined(SYS_membarrier)
@@ -144,78 +168,8 @@ smr_lazy_is_fence_free(smr_t smr)
     return (smr->h.d_flags & SMR__F_LAZY_FAST) != 0;
 }
 
-/* Has a tick passed since the clock last moved?  At most one caller per
- * tick gets true, which is what bounds clock writes and barriers. */
-bool
-smr__lazy_tick_due(struct smr *smr)
-{
-    uint64_t now = smr__now_ns() / smr__lazy_tick_ns;
-    uint64_t last = __atomic_load_n(&smr->l_last_tick, __ATOMIC_RELAXED);
-
-    return now != last && __atomic_compare_exchange_n(&smr->l_last_tick,
-        &last, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-}
-
-smr_seq_t
-smr__lazy_advance(struct smr *smr)
-{
-    smr_seq_t wr;
-
-    /*
-     * Full fence: the caller's unlink is ordered before the clock load
-     * below, so the goal we hand out (clock + one step) can only be
-     * reached by a clock write that follows the unlink.  Partner: the
-     * poller's clock load before its membarrier (see the essay above).
-     */
-    smr__fence_full();
-    SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
-    wr = __atomic_load_n(&smr->h.s_wr_seq, __ATOMIC_RELAXED);
-    if (smr__lazy_tick_due(smr) &&
-        __atomic_compare_exchange_n(&smr->h.s_wr_seq, &wr, wr + SMR__SEQ_INCR,
-            false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        wr += SMR__SEQ_INCR;
-    return wr + SMR__SEQ_INCR;
-}
-
-/*
- * Make sure an asymmetric barrier has been issued after a clock load >=
- * target; the caller scans the slots after this returns true.  force
- * (waiters) may block on a barrier in flight; a non-blocking poll does not.
- * A failing membarrier fails the poll (SPEC §2).
- */
-bool
-smr__lazy_barrier(struct smr *smr, smr_seq_t target, bool force)
-{
-    smr_seq_t c;
-    bool ok = true;
-
-    /* Acquire: pairs with the release store below; our slot loads follow
-     * a barrier that followed a clock load >= target. */
-    if (SMR_SEQ_GEQ(__atomic_load_n(&smr->l_barrier_seq, __ATOMIC_ACQUIRE),
-        target))
-        return true;
-    if (force)
-        pthread_mutex_lock(&smr->l_barrier_lock);
-    else if (pthread_mutex_trylock(&smr->l_barrier_lock) != 0)
-        return false;
-    if (SMR_SEQ_LT(__atomic_load_n(&smr->l_barrier_seq, __ATOMIC_ACQUIRE),
-        target)) {
-        /* The clock is >= target: our caller saw it so, and it only moves
-         * forward.  Load it before the barrier (the rule's first half). */
-        c = __atomic_load_n(&smr->h.s_wr_seq, __ATOMIC_ACQUIRE);
-        if (smr__membarrier() != 0) {
-            ok = false;
-        } else {
-            __atomic_fetch_add(&smr->d_st[SMR__ST_BARRIERS], 1,
-                __ATOMIC_RELAXED);
-            /* Release: partner of the acquire loads above; the barrier
-             * happened before any poll that reads this value. */
-            __atomic_store_n(&smr->l_barrier_seq, c, __ATOMIC_RELEASE);
-        }
-    }
-    pthread_mutex_unlock(&smr->l_barrier_lock);
-    return ok;
-}
+/* The lazy clock (smr__lazy_tick_due, smr__lazy_advance) and the barrier
+ * (smr__lazy_barrier) are in src/smr_clock.h, shared with the models. */
 
 /*
  * fork child: membarrier registration belongs to the parent's mm; register

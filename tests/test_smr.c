@@ -1149,6 +1149,44 @@ ParameterizedTest(int *flags, wait, timeout, .timeout = 30)
     smr_destroy(s);
 }
 
+/*
+ * A timeout so long that now + ns passes the top of uint64_t means "no
+ * deadline" in practice: the wait blocks until the reader leaves, as
+ * smr_wait does, instead of returning false at once.
+ */
+ALL_FLAGS(wait, timeout_near_uint64_max)
+ParameterizedTest(int *flags, wait, timeout_near_uint64_max, .timeout = 30)
+{
+    const uint64_t nss[] = { UINT64_MAX, UINT64_MAX - 1,
+        UINT64_MAX - now_ns() + 1000, UINT64_MAX - 1000 * MS,
+        UINT64_MAX / 2, UINT64_MAX / 2 + 1 };
+    smr_t s = mk("timeout-max", *flags);
+
+    for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++) {
+        static struct held h;   /* static: outlives a failed assertion */
+        smr_seq_t g;
+        uint64_t t0, dt;
+        bool r;
+
+        held_start(&h, s, *flags, 100);
+        g = smr_advance(s);
+        t0 = now_ns();
+        r = smr_wait_timeout(s, g, nss[i]);
+        dt = now_ns() - t0;
+        cr_assert(r, "%s: smr_wait_timeout(ns = %#llx) returned false after "
+            "%llu us with the reader inside", flags_name(*flags),
+            (ull)nss[i], (ull)(dt / 1000));
+        cr_assert(atomic_load(&h.leaving) == 1, "%s: smr_wait_timeout(ns = "
+            "%#llx) returned true while the reader was inside",
+            flags_name(*flags), (ull)nss[i]);
+        cr_assert(dt >= 90 * MS, "%s: smr_wait_timeout(ns = %#llx) returned "
+            "after %llu ms, the reader held 100 ms", flags_name(*flags),
+            (ull)nss[i], (ull)(dt / MS));
+        cr_assert(pthread_join(h.tid, NULL) == 0);
+    }
+    smr_destroy(s);
+}
+
 /* ------------------------------------------------------------------ */
 /* Misuse (SPEC §4)                                                    */
 /* ------------------------------------------------------------------ */
@@ -1456,6 +1494,298 @@ Test(misuse, thread_exit_inside_section_clears_slot, .timeout = 30)
 #endif
 
 /* ------------------------------------------------------------------ */
+/* Malformed goals (SPEC §6)                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A goal that smr_advance or smr_current could not have returned is
+ * misuse: debug builds abort with a message naming the domain and the
+ * goal; in release builds smr_poll and smr_wait return false at once; no
+ * build changes the clock.  Sequences are odd multiples of 256, and a
+ * future goal is a whole number of clock steps ahead.  The dangerous place
+ * is just below the wrap of smr_seq_t, where goal 0 compares as a goal a
+ * few steps ahead (every lap in 32-bit builds; SMR_DEBUG starts the
+ * 64-bit clock 1000 steps below the top).
+ */
+enum bad_goal { BG_ZERO, BG_DEPTH, BG_EVEN, BG_PAST_EVEN, BG_OFFSTEP, BG_N };
+
+static const char *const bad_goal_names[BG_N] = {
+    "SMR_SEQ_INVALID", "clock + 1 (depth bits)",
+    "clock + 256 (even multiple of 256)", "clock - 256 (even multiple of 256)",
+    "clock + 512 (not a whole step ahead)",
+};
+
+static smr_seq_t
+bad_goal_of(enum bad_goal k, smr_seq_t clock)
+{
+    switch (k) {
+    case BG_ZERO: return SMR_SEQ_INVALID;
+    case BG_DEPTH: return (smr_seq_t)(clock + 1);
+    case BG_EVEN: return (smr_seq_t)(clock + 256);
+    case BG_PAST_EVEN: return (smr_seq_t)(clock - 256);
+    case BG_OFFSTEP: default: return (smr_seq_t)(clock + 512);
+    }
+}
+
+enum bad_goal_op { BO_POLL, BO_POLL_WAIT, BO_WAIT, BO_N };
+
+static const char *const bad_goal_op_names[BO_N] = {
+    "smr_poll(.., false)", "smr_poll(.., true)", "smr_wait",
+};
+
+static bool
+bad_goal_call(smr_t s, enum bad_goal_op op, smr_seq_t goal)
+{
+    switch (op) {
+    case BO_POLL: return smr_poll(s, goal, false);
+    case BO_POLL_WAIT: return smr_poll(s, goal, true);
+    case BO_WAIT: default: return smr_wait(s, goal);
+    }
+}
+
+#if SMR_CONFIG_DEBUG
+/* The clock step of a default domain (one advance, its goal then polled;
+ * no assertions: also used in forked children).  0 if the poll failed. */
+static smr_seq_t
+clock_step_of(smr_t s)
+{
+    smr_seq_t c = smr_current(s), g = smr_advance(s);
+
+    return smr_poll(s, g, false) ? (smr_seq_t)(g - c) : 0;
+}
+
+/*
+ * Advance (and poll, so that the read hand follows) a default domain until
+ * its clock is at most `below` steps short of the wrap of smr_seq_t.
+ * False where that is out of cheap reach (release builds: 2^23 or 2^55
+ * steps) or a poll failed.
+ */
+static bool
+clock_below_wrap(smr_t s, unsigned below, smr_seq_t step)
+{
+    smr_seq_t lim = (smr_seq_t)(below * step);
+
+    if (step == 0 || (smr_seq_t)(0 - smr_current(s)) / step > 100000)
+        return false;
+    while ((smr_seq_t)(0 - smr_current(s)) > lim) {
+        smr_seq_t g = smr_advance(s);
+        if (!smr_poll(s, g, false))
+            return false;
+    }
+    return true;
+}
+
+/* Debug builds: each malformed goal, each call, at the clock's start and
+ * a few steps below the wrap, aborts with the domain's name and "goal". */
+#define BAD_GOAL_DOMAIN "dom-bad-goal"
+
+struct bad_goal_case {
+    enum bad_goal kind;
+    enum bad_goal_op op;
+    unsigned below;         /* steps short of the wrap; 0: where it starts */
+};
+
+static smr_t bad_goal_smr;
+
+/* In the child: the clock when the abort comes (restored to the default
+ * action by SA_RESETHAND, so abort() then kills the child). */
+static void
+bad_goal_on_abort(int sig)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "\n[clock at abort %#llx]\n",
+        (ull)smr_current(bad_goal_smr));
+
+    (void)sig;
+    if (n > 0)
+        (void)!write(2, buf, (size_t)n);
+}
+
+static void
+bad_goal_child(void *arg)
+{
+    const struct bad_goal_case *c = arg;
+    struct sigaction sa;
+    smr_seq_t step, cur, goal;
+    bool r;
+
+    alarm(5);
+    bad_goal_smr = smr_create(BAD_GOAL_DOMAIN, 0, 0);
+    if (bad_goal_smr == NULL)
+        _exit(90);
+    step = clock_step_of(bad_goal_smr);
+    if (step == 0)
+        _exit(91);
+    if (c->below != 0 && !clock_below_wrap(bad_goal_smr, c->below, step))
+        _exit(93);
+    cur = smr_current(bad_goal_smr);
+    goal = bad_goal_of(c->kind, cur);
+    fprintf(stderr, "[clock before %#llx, goal %#llx]\n", (ull)cur,
+        (ull)goal);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = bad_goal_on_abort;
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGABRT, &sa, NULL);
+    r = bad_goal_call(bad_goal_smr, c->op, goal);
+    fprintf(stderr, "[returned %d, clock after %#llx]\n", (int)r,
+        (ull)smr_current(bad_goal_smr));
+    _exit(92);
+}
+
+Test(misuse, bad_goal_aborts_naming_the_domain, .timeout = 30)
+{
+    static const unsigned belows[] = { 0, 1, 2, 4 };
+    smr_t s = mk("step", 0);
+    smr_seq_t step = clock_step_of(s);
+    char buf[8192];
+
+    cr_assert(step != 0);
+    smr_destroy(s);
+    for (int k = 0; k < BG_N; k++) {
+        if (k == BG_OFFSTEP && step == 512)
+            continue;       /* one step is 512: clock + 512 is well formed */
+        for (int op = 0; op < BO_N; op++) {
+            for (size_t b = 0; b < sizeof(belows) / sizeof(belows[0]); b++) {
+                struct bad_goal_case c = { (enum bad_goal)k,
+                    (enum bad_goal_op)op, belows[b] };
+                const char *p;
+                unsigned long long before, after;
+                int status;
+
+                if (k != BG_ZERO && belows[b] > 1)
+                    continue;
+                status = child_stderr(bad_goal_child, &c, buf, sizeof(buf));
+                cr_assert(!WIFEXITED(status) || WEXITSTATUS(status) == 92,
+                    "%s, %u steps below the wrap: child setup failed "
+                    "(exit %d): %s", bad_goal_names[k], belows[b],
+                    WEXITSTATUS(status), buf);
+                cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                    "%s(%s), clock %u steps below the wrap: did not abort "
+                    "(status %#x); stderr: %s", bad_goal_op_names[op],
+                    bad_goal_names[k], belows[b], status, buf);
+                cr_assert(strstr(buf, BAD_GOAL_DOMAIN) != NULL &&
+                    strstr(buf, "goal") != NULL,
+                    "%s(%s): abort message does not name the domain \"%s\" "
+                    "and the goal: %s", bad_goal_op_names[op],
+                    bad_goal_names[k], BAD_GOAL_DOMAIN, buf);
+                p = strstr(buf, "[clock before ");
+                cr_assert(p != NULL && sscanf(p, "[clock before %llx",
+                    &before) == 1, "no clock in: %s", buf);
+                p = strstr(buf, "[clock at abort ");
+                cr_assert(p != NULL && sscanf(p, "[clock at abort %llx",
+                    &after) == 1, "no clock at abort in: %s", buf);
+                cr_assert(before == after, "%s(%s), %u steps below the "
+                    "wrap: the clock moved %#llx -> %#llx before the abort",
+                    bad_goal_op_names[op], bad_goal_names[k], belows[b],
+                    before, after);
+            }
+        }
+    }
+}
+
+/* The same as plain death tests, the clock two steps below the wrap. */
+static smr_t
+bad_goal_domain_near_wrap(void)
+{
+    smr_t s = mk("bad-goal", 0);
+    smr_seq_t step = clock_step_of(s);
+
+    cr_assert(step != 0);
+    cr_assert(clock_below_wrap(s, 2, step), "debug build: clock %llu not "
+        "moved to the wrap", (ull)smr_current(s));
+    return s;
+}
+
+Test(misuse, poll_goal_invalid_near_wrap_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t s = bad_goal_domain_near_wrap();
+    smr_seq_t c = smr_current(s);
+    bool r = smr_poll(s, SMR_SEQ_INVALID, false);
+
+    cr_log_error("smr_poll(SMR_SEQ_INVALID) returned %d, clock %llu -> %llu",
+        (int)r, (ull)c, (ull)smr_current(s));
+}
+
+Test(misuse, wait_goal_invalid_near_wrap_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_t s = bad_goal_domain_near_wrap();
+    smr_seq_t c = smr_current(s);
+    bool r = smr_wait(s, SMR_SEQ_INVALID);
+
+    cr_log_error("smr_wait(SMR_SEQ_INVALID) returned %d, clock %llu -> %llu",
+        (int)r, (ull)c, (ull)smr_current(s));
+}
+
+Test(misuse, poll_goal_bad_low_bits_aborts, .signal = SIGABRT, .timeout = 30)
+{
+    smr_t s = bad_goal_domain_near_wrap();
+    smr_seq_t c = smr_current(s);
+    bool r = smr_poll(s, (smr_seq_t)(c + 256), false);
+
+    cr_log_error("smr_poll(clock + 256) returned %d, clock %llu -> %llu",
+        (int)r, (ull)c, (ull)smr_current(s));
+}
+#else
+/*
+ * Release builds: smr_poll and smr_wait return false at once for each
+ * malformed goal and leave the clock alone, with and without a reader
+ * inside, and a reader that entered before is still seen.  (The wrap is
+ * out of reach here: 2^55 steps, or 2^23 in a 32-bit build.)
+ */
+static void
+expect_bad_goals_fail(smr_t s, const char *when)
+{
+    for (int k = 0; k < BG_N; k++) {
+        if (k == BG_OFFSTEP)
+            continue;       /* release: one step is 512 */
+        for (int op = 0; op < BO_N; op++) {
+            smr_seq_t c = smr_current(s);
+            smr_seq_t goal = bad_goal_of((enum bad_goal)k, c);
+            uint64_t t0 = now_ns(), dt;
+            bool r = bad_goal_call(s, (enum bad_goal_op)op, goal);
+
+            dt = now_ns() - t0;
+            cr_assert(!r, "%s: %s(%s = %#llx) returned true (clock %#llx)",
+                when, bad_goal_op_names[op], bad_goal_names[k], (ull)goal,
+                (ull)c);
+            cr_assert(smr_current(s) == c, "%s: %s(%s = %#llx) moved the "
+                "clock %#llx -> %#llx", when, bad_goal_op_names[op],
+                bad_goal_names[k], (ull)goal, (ull)c, (ull)smr_current(s));
+            cr_assert(dt < 1000 * MS, "%s: %s(%s) took %llu ms", when,
+                bad_goal_op_names[op], bad_goal_names[k], (ull)(dt / MS));
+        }
+    }
+}
+
+ALL_FLAGS(goal, malformed_fails)
+ParameterizedTest(int *flags, goal, malformed_fails, .timeout = 30)
+{
+    smr_t s = mk("bad-goal", *flags);
+    static struct held h;   /* static: outlives a failed assertion */
+    smr_seq_t g;
+
+    expect_bad_goals_fail(s, "fresh domain");
+    cr_assert(poll_until(s, smr_advance(s), 5000));
+    expect_bad_goals_fail(s, "no reader");
+    held_start(&h, s, *flags, 0);
+    expect_bad_goals_fail(s, "reader inside");
+    /* The reader is still seen. */
+    g = smr_advance(s);
+    for (int i = 0; i < 10; i++)
+        cr_assert(!smr_poll(s, g, false), "%s: goal %llu reached with a "
+            "reader inside, after malformed polls", flags_name(*flags),
+            (ull)g);
+    cr_assert(!smr_wait_timeout(s, g, 20 * MS));
+    held_stop(&h);
+    cr_assert(smr_wait_timeout(s, g, 5000 * MS));
+    expect_bad_goals_fail(s, "after the reader left");
+    smr_destroy(s);
+}
+#endif
+
+/* ------------------------------------------------------------------ */
 /* Sequence numbers and wrap                                           */
 /* ------------------------------------------------------------------ */
 
@@ -1612,41 +1942,132 @@ hook_install(void)
 }
 
 /*
- * Run the clock far ahead of `from` with advance+wait cycles: at least
- * 100000 of them, and in 32-bit builds on until `from` lies more than half
- * the sequence space behind (so it compares as *ahead* in serial
- * arithmetic) if that is reachable within a few seconds.
+ * Clock runs for the stall tests (SPEC §2 "Preemption inside enter", §6).
+ * The clock is moved with advance+wait cycles, and the distance it covers
+ * is summed from the values observed (each cycle's modular difference), so
+ * laps are counted, never derived from the library's increment.  In the
+ * 32-bit configuration a stalled thread is held while the clock runs at
+ * least STALL_LAPS full laps of the sequence space, and the run then goes
+ * on until the clock stands at a chosen place (a window) relative to the
+ * stalled thread's stale value: every window a stale value can alias into
+ * is a different hazard.  64-bit sequences do not wrap within reach: there
+ * a run is 100000 cycles and the window is not looked at.
  */
-static void
-run_clock_ahead(smr_t s, smr_seq_t from)
-{
-    uint64_t dl = now_ns() + 4000 * MS;
-    unsigned long i;
-    bool danger = false;
+#define STALL_LAPS 2
+#define STALL_SEQ_BITS (8 * sizeof(smr_seq_t))
 
-    for (i = 0;; i++) {
-        smr_seq_t g = smr_advance(s);
-        cr_assert(smr_wait_timeout(s, g, 5000 * MS),
-            "clock run: goal %llu not reached", (ull)g);
-        if (i + 1 < 100000)
-            continue;
+/* A place for the clock: d = clock - stale value (modular), given the
+ * step one cycle moves the clock by.  Each window is at least one step
+ * wide, so the clock lands in it once a lap. */
+struct clock_window {
+    const char *name;
+    bool (*at)(smr_seq_t d, smr_seq_t step);
+};
+
+/* More than half the space ahead of the stale value: the stale value
+ * compares as ahead of the clock (the original half-lap hazard). */
+static bool
+win_compares_ahead_at(smr_seq_t d, smr_seq_t step)
+{
+    (void)step;
+    return (uint64_t)d > 0xa0000000u && (uint64_t)d < 0xe0000000u;
+}
+
+/* One to two steps short of the stale value: it looks like a goal just
+ * ahead of the clock. */
+static bool
+win_just_short_at(smr_seq_t d, smr_seq_t step)
+{
+    smr_seq_t back = (smr_seq_t)((smr_seq_t)0 - d);
+
+    return back >= step && back < (smr_seq_t)(2 * step);
+}
+
+/* Less than one step past the stale value: it looks current. */
+static bool
+win_just_past_at(smr_seq_t d, smr_seq_t step)
+{
+    return d < step;
+}
+
+/* 2^29 (window one step wide) short of the stale value: it looks 2^29
+ * ahead, the reader's re-check distance and half the 32-bit guard. */
+static bool
+win_far_short_at(smr_seq_t d, smr_seq_t step)
+{
+    smr_seq_t back = (smr_seq_t)((smr_seq_t)0 - d);
+    smr_seq_t q = (smr_seq_t)1 << 29;
+
+    return back >= q && back < (smr_seq_t)(q + step);
+}
+
+static const struct clock_window win_ahead = {
+    "stale value compares ahead of the clock", win_compares_ahead_at };
+static const struct clock_window win_short = {
+    "clock laps on, 1-2 steps short of the stale value", win_just_short_at };
+static const struct clock_window win_past = {
+    "clock laps on, < 1 step past the stale value", win_just_past_at };
+static const struct clock_window win_far_short = {
+    "clock laps on, 2^29 short of the stale value", win_far_short_at };
+
+/* Windows a test runs through: all of them in 32-bit builds, the first
+ * (with a plain 100000-cycle run) where sequences are 64-bit. */
+#define STALL_NWIN(a) (SMR_SEQ32 ? sizeof(a) / sizeof((a)[0]) : 1)
+
+struct clock_run {
+    smr_seq_t step;         /* what one advance+wait cycle moved the clock by */
+    unsigned long cycles;
+    unsigned laps;          /* full laps of the sequence space covered */
+};
+
+/*
+ * Run the clock ahead of `from` (the stalled thread's stale value): at
+ * least 100000 advance+wait cycles; in 32-bit builds on for at least
+ * STALL_LAPS full laps, and then until clock - from lies in window w.
+ */
+static struct clock_run
+run_clock_to(smr_t s, smr_seq_t from, const struct clock_window *w)
+{
+    struct clock_run r = { 0, 0, 0 };
+    uint64_t dl = now_ns() + 20000 * MS;
+    smr_seq_t prev = smr_current(s), cur, g;
 #if SMR_SEQ32
-        {
-            uint32_t d = (uint32_t)(smr_current(s) - from);
-            if (d > 0xa0000000u && d < 0xe0000000u) {
-                danger = true;
-                break;
-            }
-        }
-        if (now_ns() > dl)
+    uint64_t dist = 0;      /* sequence units covered */
+#endif
+
+    for (;;) {
+        g = smr_advance(s);
+        cr_assert(smr_wait_timeout(s, g, 5000 * MS),
+            "clock run: goal %llu not reached (clock %llu)", (ull)g,
+            (ull)smr_current(s));
+        cur = smr_current(s);
+        cr_assert(SMR_SEQ_GT(cur, prev), "clock run: cycle %lu did not move "
+            "the clock (%llu)", r.cycles, (ull)cur);
+        r.cycles++;
+        if (r.step == 0)
+            r.step = (smr_seq_t)(cur - prev);
+#if SMR_SEQ32
+        dist += (smr_seq_t)(cur - prev);
+        r.laps = (unsigned)(dist >> STALL_SEQ_BITS);
+        if (r.cycles >= 100000 && r.laps >= STALL_LAPS &&
+            w->at((smr_seq_t)(cur - from), r.step))
             break;
+        cr_assert(now_ns() < dl, "clock run: %lu cycles, %u laps in 20 s "
+            "(want %d laps, then \"%s\")", r.cycles, r.laps, STALL_LAPS,
+            w->name);
 #else
         (void)dl;
-        break;
+        (void)w;
+        if (r.cycles >= 100000)
+            break;
 #endif
+        prev = cur;
     }
-    cr_log_info("clock run: %lu cycles, %llu -> %llu%s", i + 1, (ull)from,
-        (ull)smr_current(s), danger ? " (stale value now compares ahead)" : "");
+    cr_log_info("clock run: %lu cycles of %llu, %u laps, %llu -> %llu "
+        "(stale value %llu%s%s)", r.cycles, (ull)r.step, r.laps,
+        (ull)from, (ull)smr_current(s), (ull)from,
+        SMR_SEQ32 ? ": " : "", SMR_SEQ32 ? w->name : "");
+    return r;
 }
 
 struct stall_reader {
@@ -1674,42 +2095,61 @@ stall_enter_main(void *arg)
     return NULL;
 }
 
+/*
+ * A reader stalled between its clock load and its publish while the clock
+ * runs STALL_LAPS laps and lands in each window: once it is inside, a goal
+ * taken after it returned from smr_enter is not reached until it exits.
+ */
+static const struct clock_window *const enter_windows[] = {
+    &win_ahead, &win_short, &win_past, &win_far_short };
+
 CLOCK_FLAGS(stall, enter_between_load_and_publish)
 ParameterizedTest(int *flags, stall, enter_between_load_and_publish,
     .timeout = 30)
 {
-    struct stall_reader r = { .s = mk("stall-enter", *flags), .flags = *flags };
-    pthread_t t;
-    smr_seq_t g;
+    smr_t s = mk("stall-enter", *flags);
 
-    hook_install();
-    cr_assert(pthread_create(&t, NULL, stall_enter_main, &r) == 0);
-    cr_assert(wait_flag(&hook_stalled, 1, 5000),
-        "SMR__HOOK_ENTER_LOADED never fired in the inline smr_enter");
-    run_clock_ahead(r.s, smr_current(r.s));
-    atomic_store(&hook_release, 1);
-    cr_assert(wait_flag(&r.inside, 1, 5000));
+    for (size_t k = 0; k < STALL_NWIN(enter_windows); k++) {
+        const struct clock_window *w = enter_windows[k];
+        static struct stall_reader r;   /* static: outlives a failed assert */
+        pthread_t t;
+        smr_seq_t g;
 
-    /* The reader published a stale clock; a new goal must still wait. */
-    g = smr_advance(r.s);
-    for (int i = 0; i < 100; i++)
-        cr_assert(!smr_poll(r.s, g, false),
-            "stale enter: goal %llu reached with the reader inside "
-            "(clock %llu)", (ull)g, (ull)smr_current(r.s));
-    cr_assert(!smr_wait_timeout(r.s, g, 20 * MS));
-    for (int i = 0; i < 1000; i++) {
-        smr_seq_t g2 = smr_advance(r.s);
-        cr_assert(!smr_poll(r.s, g2, false),
-            "stale enter: later goal %llu reached, reader inside", (ull)g2);
+        memset(&r, 0, sizeof(r));
+        r.s = s;
+        r.flags = *flags;
+        hook_install();
+        cr_assert(pthread_create(&t, NULL, stall_enter_main, &r) == 0);
+        cr_assert(wait_flag(&hook_stalled, 1, 5000),
+            "SMR__HOOK_ENTER_LOADED never fired in the inline smr_enter");
+        run_clock_to(r.s, smr_current(r.s), w);
+        atomic_store(&hook_release, 1);
+        cr_assert(wait_flag(&r.inside, 1, 5000));
+
+        /* The reader published a stale clock; a new goal must still wait. */
+        g = smr_advance(r.s);
+        for (int i = 0; i < 100; i++)
+            cr_assert(!smr_poll(r.s, g, false),
+                "%s: stale enter: goal %llu reached with the reader inside "
+                "(clock %llu)", w->name, (ull)g, (ull)smr_current(r.s));
+        cr_assert(!smr_wait_timeout(r.s, g, 20 * MS), "%s: stale enter: "
+            "wait for goal %llu returned true with the reader inside",
+            w->name, (ull)g);
+        for (int i = 0; i < 1000; i++) {
+            smr_seq_t g2 = smr_advance(r.s);
+            cr_assert(!smr_poll(r.s, g2, false),
+                "%s: stale enter: later goal %llu reached, reader inside",
+                w->name, (ull)g2);
+        }
+        atomic_store(&r.release, 1);
+        cr_assert(pthread_join(t, NULL) == 0);
+        cr_assert(smr_wait_timeout(r.s, g, 5000 * MS),
+            "%s: goal not reached after the stale reader left", w->name);
+        g = smr_advance(r.s);
+        cr_assert(smr_wait_timeout(r.s, g, 5000 * MS));
     }
-    atomic_store(&r.release, 1);
-    cr_assert(pthread_join(t, NULL) == 0);
-    cr_assert(smr_wait_timeout(r.s, g, 5000 * MS),
-        "goal not reached after the stale reader left");
-    g = smr_advance(r.s);
-    cr_assert(smr_wait_timeout(r.s, g, 5000 * MS));
     smr__test_hook = NULL;
-    smr_destroy(r.s);
+    smr_destroy(s);
 }
 
 struct stall_poller {
@@ -1731,43 +2171,98 @@ stall_poll_main(void *arg)
     return NULL;
 }
 
-CLOCK_FLAGS(stall, poll_before_read_hand_cas)
-ParameterizedTest(int *flags, stall, poll_before_read_hand_cas, .timeout = 30)
+/*
+ * A poller stalled between its scan and its read-hand CAS while the clock
+ * runs STALL_LAPS laps into window w.  Then a reader enters, goals g1 and
+ * g2 are taken (and the clock pushed to them) with the reader inside, so
+ * that the stale snapshot can lie between the reader's sequence and the
+ * clock, and only then is the poller let go: no goal taken with the reader
+ * inside may be reported reached until the reader exits.
+ */
+static void
+stall_poll_run(int flags, const char *name, const struct clock_window *w)
 {
-    struct stall_poller p = { .s = mk("stall-poll", *flags) };
-    struct held h;
+    /* Static: helper threads may still look at them after a failed
+     * assertion has left this frame. */
+    static struct stall_poller p;
+    static struct held h;
     pthread_t t;
-    smr_seq_t g;
+    smr_seq_t from, g1, g2, g;
 
+    memset(&p, 0, sizeof(p));
+    p.s = mk(name, flags);
     hook_install();
     cr_assert(pthread_create(&t, NULL, stall_poll_main, &p) == 0);
     cr_assert(wait_flag(&hook_stalled, 1, 5000),
         "SMR__HOOK_POLL_BEFORE_CAS never fired for a poll that scans");
-    run_clock_ahead(p.s, smr_current(p.s));
-    /* A reader enters with the clock far ahead of the poller's snapshot. */
-    held_start(&h, p.s, *flags, 0);
+    from = smr_current(p.s);    /* the stalled poller's clock snapshot */
+    run_clock_to(p.s, from, w);
+    /* A reader enters with the clock laps ahead of the poller's snapshot. */
+    held_start(&h, p.s, flags, 0);
+    g1 = smr_advance(p.s);
+    cr_assert(!smr_poll(p.s, g1, false), "%s: goal %llu reached with a "
+        "reader inside", w->name, (ull)g1);
+    g2 = smr_advance(p.s);
+    cr_assert(!smr_poll(p.s, g2, false), "%s: goal %llu reached with a "
+        "reader inside", w->name, (ull)g2);
     atomic_store(&hook_release, 1);
     cr_assert(pthread_join(t, NULL) == 0);
     cr_assert(atomic_load(&p.done) == 1);
 
     /* The stale snapshot must not have moved the read hand past the reader. */
     g = smr_advance(p.s);
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < 100; i++) {
+        cr_assert(!smr_poll(p.s, g1, false),
+            "%s: stale poll CAS (snapshot %llu): goal %llu, taken with a "
+            "reader inside, reported reached (clock %llu)", w->name,
+            (ull)from, (ull)g1, (ull)smr_current(p.s));
+        cr_assert(!smr_poll(p.s, g2, false),
+            "%s: stale poll CAS (snapshot %llu): goal %llu, taken with a "
+            "reader inside, reported reached (clock %llu)", w->name,
+            (ull)from, (ull)g2, (ull)smr_current(p.s));
         cr_assert(!smr_poll(p.s, g, false),
-            "stale poll CAS: goal %llu reached with a reader inside "
-            "(clock %llu)", (ull)g, (ull)smr_current(p.s));
+            "%s: stale poll CAS: goal %llu reached with a reader inside "
+            "(clock %llu)", w->name, (ull)g, (ull)smr_current(p.s));
+    }
+    cr_assert(!smr_wait_timeout(p.s, g1, 50 * MS), "%s: stale poll CAS "
+        "(snapshot %llu): wait for goal %llu returned true with a reader "
+        "inside", w->name, (ull)from, (ull)g1);
     cr_assert(!smr_wait_timeout(p.s, g, 20 * MS));
     held_stop(&h);
+    cr_assert(smr_wait(p.s, g1), "goal not reached after the reader left");
     cr_assert(smr_wait_timeout(p.s, g, 5000 * MS),
         "goal not reached after the reader left");
     for (int i = 0; i < 1000; i++) {
-        smr_seq_t g2 = smr_advance(p.s);
-        cr_assert(smr_poll(p.s, g2, false), "no reader: goal %llu not "
-            "reached (clock %llu)", (ull)g2, (ull)smr_current(p.s));
+        smr_seq_t g3 = smr_advance(p.s);
+        cr_assert(smr_poll(p.s, g3, false), "no reader: goal %llu not "
+            "reached (clock %llu)", (ull)g3, (ull)smr_current(p.s));
     }
     smr__test_hook = NULL;
     smr_destroy(p.s);
 }
+
+static const struct clock_window *const poll_windows[] = {
+    &win_ahead, &win_past, &win_far_short };
+
+CLOCK_FLAGS(stall, poll_before_read_hand_cas)
+ParameterizedTest(int *flags, stall, poll_before_read_hand_cas, .timeout = 30)
+{
+    for (size_t k = 0; k < STALL_NWIN(poll_windows); k++)
+        stall_poll_run(*flags, "stall-poll", poll_windows[k]);
+}
+
+#if SMR_SEQ32
+/*
+ * The poller's snapshot is whole laps old but compares as just behind the
+ * clock: the "snapshot too old" re-check before the CAS is modular, so on
+ * its own it cannot tell a snapshot from a lap ago from a fresh one.
+ */
+CLOCK_FLAGS(stall, poll_snapshot_laps_old)
+ParameterizedTest(int *flags, stall, poll_snapshot_laps_old, .timeout = 30)
+{
+    stall_poll_run(*flags, "stall-poll-lap", &win_short);
+}
+#endif
 
 struct stall_adv {
     smr_t s;
@@ -1787,22 +2282,69 @@ stall_advance_main(void *arg)
     return NULL;
 }
 
-Test(stall, advance_between_read_hand_and_clock, .timeout = 30)
+/*
+ * An advance stalled between loading the read hand and its clock RMW while
+ * the clock runs STALL_LAPS laps into window w.  A reader then enters; with
+ * to_guard (32-bit) advances run the clock up to the guard (clock - read
+ * hand at its bound) before the stalled advance is let go, so that a stale
+ * read hand aliasing near the clock could push it past the guard.  After:
+ * the clock stays within the guard (plus the one step the stalled advance
+ * may take), no goal taken with a reader inside is reported reached, the
+ * stalled advance's goal included, and advances never block.
+ */
+static void
+stall_advance_run(const struct clock_window *w, bool to_guard)
 {
-    struct stall_adv a = { .s = mk("stall-adv", 0) };
-    struct held h;
+    /* Static: helper threads may still look at them after a failed
+     * assertion has left this frame. */
+    static struct stall_adv a;
+    static struct held h1, h2;
+    struct clock_run run = { 0, 0, 0 };
     pthread_t t;
-    smr_seq_t g;
-    uint64_t dl;
+    smr_seq_t g, c0 = 0;
+    uint64_t dl, t0;
+    bool stalled;
 
+    memset(&a, 0, sizeof(a));
+    a.s = mk("stall-adv", 0);
+    cr_assert(smr_wait(a.s, smr_advance(a.s)));   /* read hand = clock */
     hook_install();
     cr_assert(pthread_create(&t, NULL, stall_advance_main, &a) == 0);
     dl = now_ns() + 3000 * MS;
     while (!atomic_load(&hook_stalled) && !atomic_load(&a.done) &&
         now_ns() < dl)
         sched_yield();
-    if (atomic_load(&hook_stalled)) {
-        run_clock_ahead(a.s, smr_current(a.s));
+    stalled = atomic_load(&hook_stalled);
+    if (stalled) {
+        /* The read hand it loaded is the clock (no advance since). */
+        run = run_clock_to(a.s, smr_current(a.s), w);
+        c0 = smr_current(a.s);
+        held_start(&h1, a.s, 0, 0);     /* publishes c0 */
+#if SMR_SEQ32
+        if (to_guard) {
+            unsigned long n, lim = (1ul << 31) / run.step + 16;
+            smr_seq_t before;
+
+            for (n = 0;; n++) {
+                before = smr_current(a.s);
+                g = smr_advance(a.s);
+                if (smr_current(a.s) == before)
+                    break;
+                cr_assert(n < lim, "%s: %lu advances with a reader inside "
+                    "and the clock still moves (%llu, reader at %llu): no "
+                    "guard", w->name, n, (ull)smr_current(a.s), (ull)c0);
+            }
+            cr_assert(g == (smr_seq_t)(before + run.step), "%s: at the "
+                "guard smr_advance returned %llu, not one step past the "
+                "clock %llu", w->name, (ull)g, (ull)before);
+            cr_log_info("%s: guard after %lu advances, clock %llu ahead of "
+                "the reader", w->name, n, (ull)(smr_seq_t)(before - c0));
+        }
+#else
+        (void)to_guard;
+        (void)run;
+        (void)c0;
+#endif
         atomic_store(&hook_release, 1);
     } else {
         /* 64-bit advance need not look at the read hand. */
@@ -1817,15 +2359,43 @@ Test(stall, advance_between_read_hand_and_clock, .timeout = 30)
     cr_assert(pthread_join(t, NULL) == 0);
     cr_assert(a.goal != SMR_SEQ_INVALID);
 
+    if (stalled) {
+#if SMR_SEQ32
+        smr_seq_t ahead = (smr_seq_t)(smr_current(a.s) - c0);
+
+        cr_assert(ahead <= ((smr_seq_t)1 << 30) + 2 * run.step,
+            "%s: after the stalled advance the clock %llu is %llu ahead of "
+            "a reader inside (at %llu): past the guard", w->name,
+            (ull)smr_current(a.s), (ull)ahead, (ull)c0);
+#endif
+        /* Its clock step came after the reader entered. */
+        cr_assert(!smr_poll(a.s, a.goal, false), "%s: stalled advance's "
+            "goal %llu reached with a reader inside (clock %llu)", w->name,
+            (ull)a.goal, (ull)smr_current(a.s));
+    }
     /* A reader entered later blocks a later goal... */
-    held_start(&h, a.s, 0, 0);
+    held_start(&h2, a.s, 0, 0);
     g = smr_advance(a.s);
     for (int i = 0; i < 100; i++)
         cr_assert(!smr_poll(a.s, g, false),
-            "after stalled advance: goal %llu reached with a reader inside",
-            (ull)g);
-    held_stop(&h);
-    /* ...and goals are reached after it exits, the stalled one included. */
+            "%s: after stalled advance: goal %llu reached with a reader "
+            "inside", w->name, (ull)g);
+    cr_assert(!smr_wait_timeout(a.s, g, 20 * MS));
+    /* ...advances never block, and no goal is reached while inside... */
+    t0 = now_ns();
+    for (int i = 0; i < 1000; i++) {
+        smr_seq_t g2 = smr_advance(a.s);
+        cr_assert(!smr_poll(a.s, g2, false), "%s: goal %llu reached with "
+            "readers inside (clock %llu)", w->name, (ull)g2,
+            (ull)smr_current(a.s));
+        g = g2;
+    }
+    cr_assert(now_ns() - t0 < 2000 * MS, "%s: 1000 advances took %llu ms",
+        w->name, (ull)((now_ns() - t0) / MS));
+    held_stop(&h2);
+    if (stalled)
+        held_stop(&h1);
+    /* ...and goals are reached after they exit, the stalled one included. */
     cr_assert(smr_wait_timeout(a.s, g, 5000 * MS));
     cr_assert(smr_poll(a.s, a.goal, false),
         "stalled advance's goal %llu not reached (clock %llu)",
@@ -1835,6 +2405,24 @@ Test(stall, advance_between_read_hand_and_clock, .timeout = 30)
     smr__test_hook = NULL;
     smr_destroy(a.s);
 }
+
+static const struct clock_window *const advance_windows[] = {
+    &win_ahead, &win_short, &win_past };
+
+Test(stall, advance_between_read_hand_and_clock, .timeout = 30)
+{
+    for (size_t k = 0; k < STALL_NWIN(advance_windows); k++)
+        stall_advance_run(advance_windows[k], false);
+}
+
+#if SMR_SEQ32
+/* The same with the clock at the guard when the stalled advance resumes. */
+Test(stall, advance_stale_read_hand_at_guard, .timeout = 30)
+{
+    stall_advance_run(&win_far_short, true);
+    stall_advance_run(&win_ahead, true);
+}
+#endif
 
 /* The library reports its slow-path hook points. */
 Test(stall, library_hook_points_fire, .timeout = 30)

@@ -20,8 +20,12 @@
 #define SMR__SLOT_ALIGN SMR__CACHE_LINE
 #endif
 
+#ifndef SMR__COMPILER_FENCE
+#define SMR__COMPILER_FENCE() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#endif
+
 #ifndef smr__cpu_relax
-#define smr__cpu_relax() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#define smr__cpu_relax() SMR__COMPILER_FENCE()
 #endif
 
 #ifndef smr__fence_full
@@ -44,6 +48,30 @@
     do {                                                            \
         __atomic_store_n((p), (v), __ATOMIC_RELAXED);               \
         __atomic_thread_fence(__ATOMIC_SEQ_CST);                    \
+    } while (0)
+#endif
+
+#ifndef smr__exit_store
+/*
+ * The outermost exit: a release fence, then a relaxed store (SPEC §3).
+ * Not a release store: since C++20 (P0982) a release sequence no longer
+ * includes the same thread's later relaxed stores, so a poller whose
+ * acquire load reads the NEXT section's publish (>= its goal) would not be
+ * ordered after this section's loads by a release store, and the writer's
+ * free would race with them.  A release fence synchronizes with an acquire
+ * load that reads any store sequenced after it: this one (idle), and every
+ * later publish, inner-depth store or re-store of the word by this thread.
+ * Partner: the acquire load of the word in the poll scan.
+ * Cost: the fence is the same barrier as a release store's on every target
+ * but arm64 (x86: none; POWER: lwsync; ARMv7: dmb; MIPS: sync; RISC-V:
+ * fence rw,w); on arm64 it is dmb ish + str instead of stlr (see
+ * docs/PORTABILITY.md for why the other choice, every store to the word
+ * release, was not taken there).
+ */
+#define smr__exit_store(p, v)                                       \
+    do {                                                            \
+        __atomic_thread_fence(__ATOMIC_RELEASE);                    \
+        __atomic_store_n((p), (v), __ATOMIC_RELAXED);               \
     } while (0)
 #endif
 

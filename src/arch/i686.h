@@ -46,7 +46,7 @@
             /* Then the plain store: see x86_64.h. */                   \
             __typeof__(*(p)) smr__v_ = (v);                             \
             (void)__atomic_exchange_n((p), smr__v_, __ATOMIC_SEQ_CST);  \
-            __atomic_signal_fence(__ATOMIC_SEQ_CST);                    \
+            SMR__COMPILER_FENCE();                                      \
             __atomic_store_n((p), smr__v_, __ATOMIC_RELAXED);           \
         } else {                                                        \
             __atomic_store_n((p), (v), __ATOMIC_RELAXED);               \
