@@ -120,7 +120,7 @@ smr__slot_point(struct smr *smr, struct smr__slot *s, smr_seq_t *wordp,
     uint32_t i)
 {
     smr__st_rel(&s->c_wordp, wordp);
-    if (i >= smr->d_hw)
+    if (i >= smr__ld_rlx(&smr->d_hw))       /* (claims: under d_lock) */
         smr__st_rel(&smr->d_hw, i + 1);
 }
 
