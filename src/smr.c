@@ -16,7 +16,7 @@
  *
  *     smr_enter:  v = s_wr_seq; slot = v; store->load fence;
  *                 ... protected loads ...
- *     smr_exit:   slot = INVALID (release)
+ *     smr_exit:   release fence; slot = INVALID
  *
  * (The "slot value" is the sequence part of the reader's word, which also
  * holds its nesting depth; the word lives in the thread's table entry for
@@ -62,8 +62,10 @@
  *      Lazy domains replace the reader's fence by an asymmetric barrier
  *      issued by the poller (src/smr_lazy.c).
  *  I5  The read hand moves only forward, by a release CAS (64-bit) or
- *      under d_rd_lock after re-checking the clock (32-bit), so a poller
- *      stalled for any time cannot move it back or past the clock.
+ *      under d_rd_lock (32-bit) and only if no other move happened since
+ *      the poller's snapshot (d_rd_gen), so a poller stalled for any time,
+ *      a whole lap of the clock included, cannot move it back or past a
+ *      reader (src/smr_clock.h, smr__rd_snapshot).
  *  I6  32-bit only: the clock stays less than SMR__MAX_DELTA ahead of the
  *      read hand; an advance that would pass it returns a future goal it
  *      did not write (never blocks).  Readers republish if their published
@@ -93,6 +95,42 @@
  *    "found it empty": the fences (or membarrier) order the claim, which
  *    precedes the publish, against the poller's clock load;
  *  - a release points c_wordp back at c_word (0) after the entry is freed.
+ *
+ * Ordering after the section.  The exit is a release FENCE and a relaxed
+ * store, not a release store: since C++20 a release sequence no longer
+ * includes the same thread's later relaxed stores, so a poll that read the
+ * NEXT section's publish (>= its goal) would not be ordered after this
+ * section's loads, and the writer's reuse would race with them (a
+ * language-level race: RC11 reports it, no hardware model shows a bad
+ * read).  The fence synchronizes with an acquire load that reads any later
+ * store of ours to the word.  A thread's first store to a word it takes
+ * over (a table or slot handed on) follows a release fence too
+ * (smr__word_open), for the previous owner's sections.
+ *
+ * Why each mode is safe, per architecture, and what backs it.  Each claim
+ * is checked by a GenMC model (tests/model/, scripts/modelcheck; results in
+ * docs/TESTING.md) that runs this code under RC11 (the C11 model the
+ * compilers implement), IMM (a model of ARMv8, POWER and RISC-V hardware
+ * that is not multicopy-atomic where POWER is not) and TSO, each with
+ * broken variants the checker must catch:
+ *  - default and deferred domains, every target but x86: the C11 code
+ *    above (store + seq_cst fence publish; fences before every clock write
+ *    and every scan).  sb, nest, rdhand, handover: verified under RC11 and
+ *    IMM, which cover arm64, ARMv7, POWER, RISC-V, MIPS (SPEC §3 table;
+ *    the instructions are in docs/PORTABILITY.md).
+ *  - x86-64 and i686 with 32-bit words: the publish is one xchg, a locked
+ *    RMW, which TSO makes a full barrier; as C11 a seq_cst RMW is NOT a
+ *    fence, so model sb-x86 verifies under TSO only and is expected to fail
+ *    under RC11 and IMM (the shim must never reach another target).  The
+ *    compiler-only fence after the xchg stops the compiler from hoisting
+ *    the protected loads.
+ *  - lazy domains, 64-bit targets with membarrier: lazy, nest-lazy
+ *    (membarrier modelled as the kernel runs it), verified under RC11, IMM
+ *    and TSO since the goal is taken by a clock RMW (src/smr_lazy.c,
+ *    "Goals"); the old goal is reported under RC11 and IMM (POWER).
+ *  - 32-bit sequences: seq32 (a reduced width, so laps take 8 steps):
+ *    a reader or a poller stalled across a whole lap, verified under RC11
+ *    and IMM; the old read-hand check and a relaxed re-check are reported.
  *
  * Nesting and signals: an enter is "load the word; 0: publish clock + 1,
  * else add 1"; an exit is "load; depth 1: store 0, else subtract 1".  A
