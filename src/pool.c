@@ -915,7 +915,11 @@ pool_tag_untagged(struct smr_pool *pool)
     pool_lock(pool);
     list = pool->p_untagged;
     pool->p_untagged = NULL;
-    n = pool->p_untagged_objs;
+    /* Exactly the objects on the list we took: p_untagged_objs also
+     * counts lists other taggers hold, and may grow before we relock. */
+    n = 0;
+    for (b = list; b != NULL; b = b->b_next)
+        n += b->b_cnt;
     atomic_store_rlx(&pool->p_nuntagged, 0);
     pool_unlock(pool);
     if (list == NULL)

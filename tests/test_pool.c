@@ -1268,6 +1268,158 @@ Test(life, fork_child_uses_pool, .timeout = 60)
 }
 
 /* ------------------------------------------------------------------ */
+/* Nothing in a thread's hands between two locks (SPEC §2 "Pool",      */
+/* "fork()"): fork sees every bucket a tagger or a reclaimer holds     */
+/* ------------------------------------------------------------------ */
+
+/* One thread (the one that armed ih_stall_at) stalls there, once. */
+static __thread int ih_stall_at;
+static atomic_int ih_stalled;       /* the armed thread is in the hook */
+static atomic_int ih_release;       /* main: let it go (hook and dtor) */
+
+static void
+ih_hook(smr_t s, int point)
+{
+    (void)s;
+    if (ih_stall_at == 0 || ih_stall_at != point)
+        return;
+    ih_stall_at = 0;
+    atomic_store(&ih_stalled, 1);
+    while (!atomic_load(&ih_release))
+        usleep(100);
+}
+
+static void
+ih_hook_install(void)
+{
+    atomic_store(&ih_stalled, 0);
+    atomic_store(&ih_release, 0);
+    smr__test_hook = ih_hook;
+}
+
+/* Objects an exiter freed, when asked to record them. */
+#define IH_MAXOBJ 16
+static void *ih_objs[IH_MAXOBJ];
+static atomic_int ih_nobjs;
+
+/* Threads that free n objects each and exit once all have freed (so no
+ * one's pool call tags another's bucket): each leaves one untagged
+ * bucket of n objects.  record: the objects go to ih_objs. */
+struct ih_exiters {
+    smr_pool_t p;
+    int n;
+    bool record;
+    pthread_barrier_t bar;
+};
+
+static void *
+ih_exit_thread(void *arg)
+{
+    struct ih_exiters *e = arg;
+    void *v[IH_MAXOBJ];
+
+    for (int i = 0; i < e->n; i++)
+        v[i] = smr_pool_alloc(e->p);
+    if (e->record) {
+        for (int i = 0; i < e->n; i++)
+            ih_objs[i] = v[i];
+        atomic_store(&ih_nobjs, e->n);
+    }
+    for (int i = 0; i < e->n; i++)
+        smr_pool_free(e->p, v[i]);
+    pthread_barrier_wait(&e->bar);
+    return NULL;
+}
+
+static void
+ih_leave_untagged(smr_pool_t p, int nthreads, int n, bool record)
+{
+    static struct ih_exiters e;
+    pthread_t t[4];
+
+    cr_assert(nthreads <= 4 && n <= IH_MAXOBJ && (!record || nthreads == 1));
+    e.p = p;
+    e.n = n;
+    e.record = record;
+    cr_assert(pthread_barrier_init(&e.bar, NULL, (unsigned)nthreads) == 0);
+    for (int i = 0; i < nthreads; i++)
+        cr_assert(pthread_create(&t[i], NULL, ih_exit_thread, &e) == 0);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&e.bar);
+}
+
+/* A tagger: smr_pool_stats tags the untagged buckets first, and stalls in
+ * that smr_advance.  */
+struct ih_thr {
+    smr_pool_t p;
+    atomic_int done;
+};
+
+static void *
+ih_tag_thread(void *arg)
+{
+    struct ih_thr *g = arg;
+    struct smr_pool_stats st;
+
+    ih_stall_at = SMR__HOOK_ADVANCE_LOADED_RD;
+    smr_pool_stats(g->p, &st);
+    ih_stall_at = 0;
+    atomic_store(&g->done, 1);
+    return NULL;
+}
+
+/* Wait until the helper is held (in the hook) or done. */
+static bool
+ih_wait_held(atomic_int *held, struct ih_thr *g)
+{
+    uint64_t dl = now_ns() + 5000 * MS;
+
+    while (!atomic_load(held) && !atomic_load(&g->done) && now_ns() < dl)
+        sched_yield();
+    return atomic_load(held) != 0;
+}
+
+/* Two taggers at once, one stalled in its smr_advance: each takes away
+ * only the objects it took (p_untagged_objs never underflows). */
+Test(inhand, two_taggers_count_once, .timeout = 30)
+{
+    static struct ih_thr g;
+    struct smr_pool_stats st;
+    smr_t d = mk("inhand-2tag", 0);
+    smr_pool_t p = mkpool("inhand-2tag", 64, d, 0, 0);
+    size_t per = per_slab(p);
+    void *x = smr_pool_alloc(p);
+    pthread_t t;
+
+    ih_leave_untagged(p, 1, 10, false);
+    ih_hook_install();
+    g.p = p;
+    cr_assert(pthread_create(&t, NULL, ih_tag_thread, &g) == 0);
+    cr_assert(ih_wait_held(&ih_stalled, &g), "the tagger never stalled at "
+        "SMR__HOOK_ADVANCE_LOADED_RD in pool_tag_untagged");
+    ih_leave_untagged(p, 1, 7, false);   /* a second list... */
+    st = stats(p);                       /* ...this thread tags it */
+    cr_assert(st.pending < per && st.pending_peak <= per,
+        "while one tagger stalls: pending %zu, pending_peak %zu (%zu "
+        "objects carved)", st.pending, st.pending_peak, per);
+    atomic_store(&ih_release, 1);
+    pthread_join(t, NULL);
+    smr__test_hook = NULL;
+    (void)drain(p, 1000);
+    st = stats(p);
+    cr_assert(st.pending < per && st.pending_peak <= per,
+        "after two taggers: pending %zu, pending_peak %zu (%zu objects "
+        "carved)", st.pending, st.pending_peak, per);
+    cr_assert_eq(st.pending, 0);
+    assert_adds_up(p, per, "after two taggers");
+    smr_pool_free(p, x);
+    cr_assert(drain(p, 5000));
+    smr_pool_destroy(p);
+    smr_destroy(d);
+}
+
+/* ------------------------------------------------------------------ */
 /* Debug aids (SMR_DEBUG builds)                                       */
 /* ------------------------------------------------------------------ */
 
