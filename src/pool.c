@@ -50,16 +50,18 @@
  * goal that a poll has just reported reached, so sorting is an efficiency
  * matter, never a safety one.  Buckets handed over by other threads (exit,
  * fork) are tagged by the next thread that touches the pool, after it has
- * taken them under p_lock: a later tag is always conservative.
+ * taken them under p_lock (into a claim, P1): a later tag is always
+ * conservative.
  *
- * The bound (SPEC §2): pending = objects in free buckets + untagged +
- * queued.  Free buckets hold at most bucket_max objects each; the shared
- * part is held at pending_cap: a free that finds it above the cap first
- * reclaims expired heads, and then, if the caller is outside every read
- * section (smr_entered_any), waits for the head's tag (smr_wait) and moves
- * it to the cached list.  Inside a section the free may exceed the cap but
- * never blocks.  So pending <= live threads x bucket_max + pending_cap
- * whenever frees happen outside sections.
+ * The bound (SPEC §2): pending = objects in free buckets + untagged (on
+ * p_untagged or in tagging claims, P1) + queued.  Free buckets hold at
+ * most bucket_max objects each; the shared part is held at pending_cap: a
+ * free that finds it above the cap first reclaims expired heads, and
+ * then, if the caller is outside every read section (smr_entered_any),
+ * waits for the head's tag (smr_wait) and moves it to the cached list.
+ * Inside a section the free may exceed the cap but never blocks.  So
+ * pending <= live threads x bucket_max + pending_cap whenever frees happen
+ * outside sections.
  *
  * Bucket size adapts as in UMA: it starts at 16 (or bucket_max if less),
  * grows when refills from the FIFO/slabs come often or p_lock is
@@ -76,6 +78,21 @@
  *   objects with POOL_POISON (pools without init) and check it on reuse;
  *   ASan/Valgrind builds poison cached objects (not pending ones: readers
  *   may legally read those).
+ *
+ * P1 (SPEC §2: fork, thread exit and reclaimers see every bucket): a
+ * bucket with objects is always in exactly one place: a thread's cache,
+ * the FIFO, p_untagged, p_full, or a claim; it moves between them under
+ * p_lock, never "in the hands" of a thread between two locks (retire.c
+ * keeps the same rule as its R1).  A thread that works on buckets without
+ * the lock (smr_advance to tag them, the dtor when they expire) keeps
+ * them in a claim meanwhile: a record on its stack, on p_claims.  The
+ * fork child sends the buckets of claims whose thread it lacks where that
+ * thread would have put them (pool_claim_orphan_locked), so every object
+ * is accounted for there and drains.  Each tagger takes from the
+ * untagged count exactly the objects on the list it took.  Out of memory
+ * only, two paths wait for objects outside this rule: pool_free_nocache
+ * (one object, no cache) and pool_sync_to_slabs (the free bucket stays
+ * pc_free while its dtor runs, so a fork then may run some dtors twice).
  *
  * Locks: pool__glock (registry, thread exit, destroy, fork) before p_lock.
  * No pool lock is ever held across a call into smr.h or a user hook.
@@ -173,6 +190,23 @@ struct pool_bucket {
     void *b_obj[];
 };
 
+/*
+ * A claim (P1): buckets a thread took off a shared list to work on without
+ * p_lock, either to tag them (smr_advance) or to run the dtor on them.  It
+ * lives on that thread's stack and is on p_claims, under p_lock, for as
+ * long as the thread holds the buckets, so the fork child finds them (the
+ * child's copy of a vanished thread's stack is still mapped).
+ */
+struct pool_claim {
+    struct pool_claim *k_next, *k_prev;   /* p_claims, under p_lock */
+    struct pool_bucket *k_list;   /* tagging: untagged buckets; else one */
+    size_t k_nobjs;               /* objects in k_list */
+    pthread_t k_owner;
+    bool k_tagging;               /* untagged, or expiring (tag reached) */
+    uint32_t k_done;              /* expiring: objects whose expiry began;
+                                   * owner-written, relaxed */
+};
+
 /* Slab header: at the start of every slab, found by masking. */
 struct pool_slab {
     uint32_t s_magic;
@@ -234,9 +268,12 @@ struct smr_pool {
     pthread_mutex_t p_lock __attribute__((aligned(SMR__CACHE_LINE)));
     struct pool_bucket *p_fifo_head, *p_fifo_tail;
     struct pool_bucket *p_untagged;  /* pending, handed over, no tag yet */
+    struct pool_claim *p_claims;     /* buckets held between two locks */
     struct pool_bucket *p_full;      /* cached full buckets */
     struct pool_bucket *p_empty;     /* empty bucket structs */
     size_t p_untagged_objs, p_full_objs, p_slab_free;
+    size_t p_tagging_objs;           /* in tagging claims: pending */
+    size_t p_expiring_objs;          /* in expiring claims: cached */
     struct pool_slab *p_slabs, *p_partial;
     size_t p_nslabs, p_total;
     struct pool_cache *p_caches;
@@ -642,6 +679,61 @@ pool_peak_locked(struct smr_pool *pool, size_t pending)
         pool->p_pending_peak = pending;
 }
 
+/* ---- claims (P1) ------------------------------------------------------- */
+
+/* Pending objects outside the threads' free buckets; p_lock held.
+ * Expiring claims are past their grace period: the statistics count them
+ * as cached (not waiting for readers), as they would in an alloc bucket. */
+static size_t
+pool_pending_shared_locked(const struct smr_pool *pool)
+{
+    return pool->p_queued + pool->p_untagged_objs + pool->p_tagging_objs;
+}
+
+/* Hold list (nobjs objects) in k, on the caller's stack; p_lock held, and
+ * list was just taken off a shared list under it. */
+static void
+pool_claim_add_locked(struct smr_pool *pool, struct pool_claim *k,
+    struct pool_bucket *list, size_t nobjs, bool tagging)
+{
+    k->k_list = list;
+    k->k_nobjs = nobjs;
+    k->k_owner = pthread_self();
+    k->k_tagging = tagging;
+    k->k_done = 0;
+    SMR__DLIST_PUSH(&pool->p_claims, k, k_next, k_prev);
+    if (tagging)
+        pool->p_tagging_objs += nobjs;
+    else
+        pool->p_expiring_objs += nobjs;
+}
+
+/* Drop k; p_lock held, and its buckets go to their new place under it. */
+static void
+pool_claim_del_locked(struct smr_pool *pool, struct pool_claim *k)
+{
+    SMR__DLIST_UNLINK(&pool->p_claims, k, k_next, k_prev);
+    if (k->k_tagging)
+        pool->p_tagging_objs -= k->k_nobjs;
+    else
+        pool->p_expiring_objs -= k->k_nobjs;
+}
+
+/* Run the dtor on the bucket of an expiring claim (no lock held), noting
+ * for the fork child how far it got. */
+static void
+pool_claim_expire(struct smr_pool *pool, struct pool_claim *k)
+{
+    struct pool_bucket *b = k->k_list;
+
+    for (uint32_t i = 0; i < b->b_cnt; i++) {
+        /* Relaxed, no partner: read only by the fork child, when this
+         * thread is gone (pool_claim_orphan_locked). */
+        atomic_store_rlx(&k->k_done, i + 1);
+        pool_obj_expire(pool, b->b_obj[i]);
+    }
+}
+
 /* ---- slabs --------------------------------------------------------------- */
 
 static void
@@ -831,7 +923,7 @@ pool_fifo_append(struct smr_pool *pool, struct pool_bucket *b)
     pool->p_fifo_tail = b;
     atomic_store_rlx(&pool->p_queued, pool->p_queued + b->b_cnt);
     pool->p_buckets_queued++;
-    pool_peak_locked(pool, pool->p_queued + pool->p_untagged_objs);
+    pool_peak_locked(pool, pool_pending_shared_locked(pool));
 }
 
 /*
@@ -862,12 +954,16 @@ pool_fifo_pop(struct smr_pool *pool, smr_seq_t seq)
 
 /*
  * Take the FIFO head if its grace period has passed (wait: block for it,
- * outside every section only).  Returns the bucket, its dtor already run,
- * or NULL.  *raced: the head moved under us (someone else took it).
+ * outside every section only), run the dtor on it and put it in the
+ * cached list (to_slabs: its objects back in the slab layer, the struct
+ * on p_empty).  false if nothing was taken; *raced: the head moved under
+ * us (someone else took it).  From the pop to its new place the bucket
+ * is in a claim (P1).
  */
-static struct pool_bucket *
-pool_fifo_take(struct smr_pool *pool, bool wait, bool *raced)
+static bool
+pool_fifo_take(struct smr_pool *pool, bool wait, bool to_slabs, bool *raced)
 {
+    struct pool_claim k;
     struct pool_bucket *b;
     smr_seq_t seq;
 
@@ -879,57 +975,76 @@ pool_fifo_take(struct smr_pool *pool, bool wait, bool *raced)
      * ldar on arm64). */
     seq = atomic_load_acq(&pool->p_head_seq);
     if (seq == SMR_SEQ_INVALID)
-        return NULL;
+        return false;
     if (!smr_poll(pool->p_smr, seq, false)) {
         if (!wait || !smr_wait(pool->p_smr, seq))
-            return NULL;
+            return false;
     } else {
         wait = false;
     }
     pool_lock(pool);
     b = pool_fifo_pop(pool, seq);
-    if (b != NULL && wait)
-        pool->p_sync_reclaims++;
-    pool_unlock(pool);
     if (b == NULL) {
+        pool_unlock(pool);
         *raced = true;
-        return NULL;
+        return false;
     }
-    /* smr_poll/smr_wait returned true with an acquire fence: every
-     * section's loads of these objects happen before the dtor and reuse. */
-    pool_bucket_expire(pool, b);
-    return b;
+    if (wait)
+        pool->p_sync_reclaims++;
+    if (pool->p_work_in) {
+        pool_claim_add_locked(pool, &k, b, b->b_cnt, false);
+        pool_unlock(pool);
+        /* smr_poll/smr_wait returned true with an acquire fence: every
+         * section's loads of these objects happen before the dtor and
+         * reuse. */
+        pool_claim_expire(pool, &k);
+        pool_lock(pool);
+        pool_claim_del_locked(pool, &k);
+    }
+    if (to_slabs) {
+        pool_slab_put_bucket(pool, b);
+        pool_push(&pool->p_empty, b);
+    } else {
+        pool_push(&pool->p_full, b);
+        pool->p_full_objs += b->b_cnt;
+    }
+    pool_unlock(pool);
+    return true;
 }
 
-/* Tag the buckets other threads handed over (thread exit, fork). */
+/*
+ * Tag the buckets other threads handed over (thread exit, fork).  They
+ * are in a claim while smr_advance runs (P1), so fork finds them, and
+ * p_untagged_objs loses exactly their objects, once, under p_lock.
+ */
 static void
 pool_tag_untagged(struct smr_pool *pool)
 {
-    struct pool_bucket *list, *b;
+    struct pool_claim k;
+    struct pool_bucket *b;
     smr_seq_t seq;
-    size_t n;
 
     /* Hint only (no partner): the list is re-read under p_lock. */
     if (pool->p_smr == NULL || atomic_load_rlx(&pool->p_nuntagged) == 0)
         return;
     pool_lock(pool);
-    list = pool->p_untagged;
+    if (pool->p_untagged == NULL) {
+        pool_unlock(pool);
+        return;
+    }
+    /* p_untagged_objs counts the objects on p_untagged, no others. */
+    pool_claim_add_locked(pool, &k, pool->p_untagged,
+        pool->p_untagged_objs, true);
     pool->p_untagged = NULL;
-    /* Exactly the objects on the list we took: p_untagged_objs also
-     * counts lists other taggers hold, and may grow before we relock. */
-    n = 0;
-    for (b = list; b != NULL; b = b->b_next)
-        n += b->b_cnt;
+    pool->p_untagged_objs = 0;
     atomic_store_rlx(&pool->p_nuntagged, 0);
     pool_unlock(pool);
-    if (list == NULL)
-        return;
     /* After taking them: the frees happened before our lock, so the tag
      * covers them (a later tag is always conservative). */
     seq = smr_advance(pool->p_smr);
     pool_lock(pool);
-    pool->p_untagged_objs -= n;
-    while ((b = pool_pop(&list)) != NULL) {
+    pool_claim_del_locked(pool, &k);
+    while ((b = pool_pop(&k.k_list)) != NULL) {
         b->b_seq = seq;
         pool_fifo_append(pool, b);
     }
@@ -1009,29 +1124,23 @@ pool_age_check(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
 static void
 pool_enforce_cap(struct smr_pool *pool)
 {
-    struct pool_bucket *b;
-    bool raced, drain = false;
+    bool took, raced, drain = false;
 
     /* Hint (no partner): the FIFO is re-checked under p_lock.  Once over
      * the cap, every head that has expired is moved, not just enough to
      * get under it: after a stalled reader leaves, the queue drains at
      * once rather than one bucket per refill. */
     while (atomic_load_rlx(&pool->p_queued) > (drain ? 0 : pool->p_cap)) {
-        b = pool_fifo_take(pool, false, &raced);
-        if (b == NULL && !raced) {
+        took = pool_fifo_take(pool, false, false, &raced);
+        if (!took && !raced) {
             if (drain || smr_entered_any())
                 return;          /* inside a section: never block */
-            b = pool_fifo_take(pool, true, &raced);
-            if (b == NULL && !raced)
+            took = pool_fifo_take(pool, true, false, &raced);
+            if (!took && !raced)
                 return;
         }
-        if (b != NULL) {
+        if (took)
             drain = true;
-            pool_lock(pool);
-            pool_push(&pool->p_full, b);
-            pool->p_full_objs += b->b_cnt;
-            pool_unlock(pool);
-        }
     }
 }
 
@@ -1407,6 +1516,7 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
 {
     struct pool_bucket *b = NULL, *old = pc->pc_alloc;
     smr_seq_t seq = SMR_SEQ_INVALID;
+    struct pool_claim k;
     struct pool_slab *s;
     bool contended;
     uint32_t n;
@@ -1428,12 +1538,20 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
     if (seq != SMR_SEQ_INVALID)
         b = pool_fifo_pop(pool, seq);
     if (b != NULL) {
+        if (pool->p_work_in) {
+            /* The dtor runs without p_lock, b in a claim meanwhile (P1);
+             * it becomes pc_alloc once every object in it is CACHED.
+             * smr_poll returned true with an acquire fence: every
+             * section's loads of these objects happen before the dtor and
+             * the reuse. */
+            pool_claim_add_locked(pool, &k, b, b->b_cnt, false);
+            pool_unlock(pool);
+            pool_claim_expire(pool, &k);
+            pool_lock(pool);
+            pool_claim_del_locked(pool, &k);
+        }
         pool_push(&pool->p_empty, old);
         atomic_store_rlx(&pc->pc_alloc, b);   /* no partner: stats */
-        pool_unlock(pool);
-        /* smr_poll returned true with an acquire fence: every section's
-         * loads of these objects happen before the dtor and the reuse. */
-        pool_bucket_expire(pool, b);
         /*
          * Shrinking (over half the carved objects sit free in slabs, as
          * after a burst): send the expired objects back to their slabs and
@@ -1441,16 +1559,13 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
          * empty and smr_pool_reclaim can return them.
          */
         if (pool->p_slab_free > pool->p_total / 2) {
-            pool_lock(pool);
-            if (pool->p_slab_free > pool->p_total / 2) {
-                pool_slab_put_bucket(pool, b);   /* b stays pc_alloc */
-                n = pool_slab_take(pool, b->b_obj, pc->pc_bsize);
-                atomic_store_rlx(&b->b_cnt, n);  /* no partner: stats */
-                pool_unlock(pool);
-                return n != 0;
-            }
+            pool_slab_put_bucket(pool, b);   /* b stays pc_alloc */
+            n = pool_slab_take(pool, b->b_obj, pc->pc_bsize);
+            atomic_store_rlx(&b->b_cnt, n);  /* no partner: stats */
             pool_unlock(pool);
+            return n != 0;
         }
+        pool_unlock(pool);
         return true;
     }
     if ((b = pool_pop(&pool->p_full)) != NULL) {
@@ -1692,18 +1807,8 @@ smr_pool_reclaim(smr_pool_t pool)
             pool_queue_free(pool, pc, false);
         pool_tag_untagged(pool);
         /* Every expired head goes back to the slab layer. */
-        for (;;) {
-            b = pool_fifo_take(pool, false, &raced);
-            if (b == NULL) {
-                if (raced)
-                    continue;
-                break;
-            }
-            pool_lock(pool);
-            pool_slab_put_bucket(pool, b);
-            pool_push(&pool->p_empty, b);
-            pool_unlock(pool);
-        }
+        while (pool_fifo_take(pool, false, true, &raced) || raced)
+            ;
     }
     pool_lock(pool);
     if (pc != NULL) {
@@ -1754,8 +1859,8 @@ smr_pool_stats(smr_pool_t pool, struct smr_pool_stats *st)
     pool_lock(pool);
     allocs = pool->p_allocs_dead;
     frees = pool->p_frees_dead;
-    pend = atomic_load_rlx(&pool->p_queued) + pool->p_untagged_objs;
-    cached = pool->p_slab_free + pool->p_full_objs;
+    pend = pool_pending_shared_locked(pool);
+    cached = pool->p_slab_free + pool->p_full_objs + pool->p_expiring_objs;
     for (pc = pool->p_caches; pc != NULL; pc = pc->pc_next) {
         /* Owner-written, relaxed (no partner): a snapshot, exact only
          * when the pool is quiescent. */
@@ -1793,9 +1898,11 @@ smr_pool_stats(smr_pool_t pool, struct smr_pool_stats *st)
 /*
  * Lock order: pool__glock, then every pool's p_lock by index.  No pool
  * lock is held across a call into smr.h, so the order against the core's
- * own atfork locks does not matter.  The child hands the caches of threads
- * that do not exist in it to their pools (pending buckets untagged: the
- * next pool call tags them, once the core's child handler has run).
+ * own atfork locks does not matter.  With every p_lock held no bucket is
+ * between two places (P1): the child finds each in a cache, a pool list
+ * or a claim.  It hands the caches and claims of threads that do not
+ * exist in it to their pools (pending buckets untagged: the next pool
+ * call tags them, once the core's child handler has run).
  */
 static void
 pool_atfork_prepare(void)
@@ -1815,18 +1922,73 @@ pool_atfork_parent(void)
     pthread_mutex_unlock(&pool__glock);
 }
 
+/*
+ * The fork child: a claim whose thread is not here.  Its buckets go where
+ * that thread would have put them.  Untagged ones wait on p_untagged for
+ * the child's next pool call to tag them.  An expiring bucket's grace
+ * period has passed: the objects whose expiry had not begun go back on
+ * the FIFO under their reached tag, for the child's next reclaim or
+ * refill to run the dtor on them; those whose expiry had begun are
+ * cached.  The last of those may have been cut short inside its dtor: the
+ * dtor is not run again (at most once per free; retire never runs a
+ * callback twice either), but the object is made CACHED.  Called with the
+ * process's only thread holding p_lock (re-initialised).
+ */
+static void
+pool_claim_orphan_locked(struct smr_pool *pool, struct pool_claim *k)
+{
+    struct pool_bucket *b;
+    uint32_t done;
+
+    pool_claim_del_locked(pool, k);
+    if (k->k_tagging) {
+        while ((b = pool_pop(&k->k_list)) != NULL) {
+            pool->p_untagged_objs += b->b_cnt;
+            pool_push(&pool->p_untagged, b);
+            atomic_store_rlx(&pool->p_nuntagged, pool->p_nuntagged + 1);
+        }
+        return;
+    }
+    b = k->k_list;
+    done = atomic_load_rlx(&k->k_done);   /* no partner: one thread */
+    if (done > b->b_cnt)
+        done = b->b_cnt;
+    if (done > 0) {
+#if SMR_CONFIG_DEBUG
+        atomic_store_rlx(pool_dbg_state(pool, b->b_obj[done - 1], "fork"),
+            POOL_ST_CACHED);   /* no partner: one thread */
+#endif
+        pool_obj_cached(pool, b->b_obj[done - 1]);
+    }
+    for (uint32_t i = 0; i < done; i++)
+        pool_slab_put(pool, b->b_obj[i]);
+    b->b_cnt -= done;
+    memmove(b->b_obj, b->b_obj + done, b->b_cnt * sizeof(b->b_obj[0]));
+    if (b->b_cnt == 0)
+        pool_push(&pool->p_empty, b);
+    else
+        pool_fifo_append(pool, b);
+}
+
 static void
 pool_atfork_child(void)
 {
     struct pool_tls *t = pool__self;
+    pthread_t me = pthread_self();
 
     for (uint32_t i = 0; i < pool__npools; i++) {
         struct smr_pool *pool = pool__pools[i];
+        struct pool_claim *k, *kn;
         struct pool_cache *pc, *next;
 
         if (pool == NULL)
             continue;
         pthread_mutex_init(&pool->p_lock, NULL);
+        for (k = pool->p_claims; k != NULL; k = kn) {
+            kn = k->k_next;
+            if (!pthread_equal(k->k_owner, me))
+                pool_claim_orphan_locked(pool, k);
+        }
         for (pc = pool->p_caches; pc != NULL; pc = next) {
             next = pc->pc_next;
             if (pool->p_idx < t->cap && t->ent[pool->p_idx].id ==

@@ -1297,10 +1297,28 @@ ih_hook_install(void)
     smr__test_hook = ih_hook;
 }
 
-/* Objects an exiter freed, when asked to record them. */
+/* Objects the dtor test watches, and the dtor calls each one got. */
 #define IH_MAXOBJ 16
 static void *ih_objs[IH_MAXOBJ];
+static atomic_int ih_ndtor[IH_MAXOBJ];
 static atomic_int ih_nobjs;
+static __thread bool ih_block_dtor; /* this thread's first dtor blocks */
+static atomic_int ih_in_dtor;
+
+static void
+ih_dtor(void *obj, void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < atomic_load(&ih_nobjs); i++)
+        if (ih_objs[i] == obj)
+            atomic_fetch_add(&ih_ndtor[i], 1);
+    if (ih_block_dtor) {
+        ih_block_dtor = false;
+        atomic_store(&ih_in_dtor, 1);
+        while (!atomic_load(&ih_release))
+            usleep(100);
+    }
+}
 
 /* Threads that free n objects each and exit once all have freed (so no
  * one's pool call tags another's bucket): each leaves one untagged
@@ -1350,9 +1368,13 @@ ih_leave_untagged(smr_pool_t p, int nthreads, int n, bool record)
 }
 
 /* A tagger: smr_pool_stats tags the untagged buckets first, and stalls in
- * that smr_advance.  */
+ * that smr_advance.  A reclaimer: smr_pool_reclaim (pool_fifo_take) or,
+ * with refill, smr_pool_alloc (pool_refill) takes the expired bucket and
+ * blocks in its first dtor call. */
 struct ih_thr {
     smr_pool_t p;
+    bool refill;
+    void *obj;                      /* refill: what the alloc returned */
     atomic_int done;
 };
 
@@ -1369,7 +1391,26 @@ ih_tag_thread(void *arg)
     return NULL;
 }
 
-/* Wait until the helper is held (in the hook) or done. */
+static void *
+ih_reclaim_thread(void *arg)
+{
+    struct ih_thr *g = arg;
+
+    ih_block_dtor = true;
+    for (int i = 0; i < 2000 && !atomic_load(&ih_in_dtor); i++) {
+        if (g->refill) {
+            smr_pool_free(g->p, g->obj);
+            g->obj = smr_pool_alloc(g->p);
+        } else {
+            smr_pool_reclaim(g->p);
+        }
+        usleep(500);
+    }
+    atomic_store(&g->done, 1);
+    return NULL;
+}
+
+/* Wait until the helper is held (in the hook or the dtor) or done. */
 static bool
 ih_wait_held(atomic_int *held, struct ih_thr *g)
 {
@@ -1378,6 +1419,187 @@ ih_wait_held(atomic_int *held, struct ih_thr *g)
     while (!atomic_load(held) && !atomic_load(&g->done) && now_ns() < dl)
         sched_yield();
     return atomic_load(held) != 0;
+}
+
+/*
+ * In the fork child, whose other threads are gone: after smr_synchronize
+ * and smr_pool_reclaim nothing is pending, the objects add up (x, one
+ * object, is in use: the slab stays), and the rest of the slab can be
+ * allocated without carving a new one (every object came back).  Returns
+ * the child's exit status; a message on stderr says what failed.
+ */
+static int
+ih_child_check(smr_t d, smr_pool_t p, size_t per, bool dtor)
+{
+    struct smr_pool_stats st;
+    void **v;
+
+    smr__test_hook = NULL;
+    for (int i = 0; i < 100; i++) {
+        smr_synchronize(d);
+        smr_pool_reclaim(p);
+        smr_pool_stats(p, &st);
+        if (st.pending == 0)
+            break;
+        usleep(1000);
+    }
+    if (st.pending != 0 || st.pending_peak > per) {
+        fprintf(stderr, "fork child: pending %zu (peak %zu) after "
+            "smr_synchronize + smr_pool_reclaim; in use %zu, cached %zu, "
+            "%zu slab(s) of %zu\n", st.pending, st.pending_peak, st.in_use,
+            st.cached, st.slabs, per);
+        return 10;
+    }
+    if (st.in_use != 1 || st.in_use + st.pending + st.cached !=
+        st.slabs * per) {
+        fprintf(stderr, "fork child: in use %zu + pending %zu + cached %zu "
+            "!= %zu slab(s) x %zu: objects lost\n", st.in_use, st.pending,
+            st.cached, st.slabs, per);
+        return 11;
+    }
+    for (int i = 0; dtor && i < atomic_load(&ih_nobjs); i++)
+        if (atomic_load(&ih_ndtor[i]) != 1) {
+            fprintf(stderr, "fork child: object %d of the bucket being "
+                "reclaimed got %d dtor call(s), not 1\n", i,
+                atomic_load(&ih_ndtor[i]));
+            return 12;
+        }
+    v = calloc(per, sizeof(*v));
+    if (v == NULL)
+        return 13;
+    for (size_t i = 0; i + 1 < per; i++)
+        v[i] = smr_pool_alloc(p);
+    smr_pool_stats(p, &st);
+    if (st.slabs != 1 || st.in_use != per) {
+        fprintf(stderr, "fork child: %zu allocs took %zu slab(s) (in use "
+            "%zu): freed objects not reusable\n", per - 1, st.slabs,
+            st.in_use);
+        return 14;
+    }
+    for (size_t i = 0; i + 1 < per; i++)
+        smr_pool_free(p, v[i]);
+    free(v);
+    return 0;
+}
+
+/* Parent, the helper joined: the pool drains and adds up. */
+static void
+ih_parent_finish(smr_pool_t p, size_t per, void *x)
+{
+    struct smr_pool_stats st;
+
+    smr__test_hook = NULL;
+    cr_assert(drain(p, 5000), "parent: pending %zu never drained",
+        stats(p).pending);
+    assert_adds_up(p, per, "parent, drained");
+    smr_pool_free(p, x);
+    cr_assert(drain(p, 5000));
+    st = stats(p);
+    cr_assert_eq(st.in_use, 0);
+    cr_assert(st.pending_peak <= per, "parent: pending_peak %zu",
+        st.pending_peak);
+}
+
+static void
+ih_check_child(pid_t pid)
+{
+    int status;
+
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "fork child failed: %s %d (10: pending never drains, 11: objects "
+        "lost, 12: dtor count, 14: not reusable)", WIFEXITED(status) ?
+        "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) :
+        WTERMSIG(status));
+}
+
+/* fork while a thread holds the untagged buckets it took, stalled in the
+ * smr_advance that tags them (pool_tag_untagged). */
+Test(inhand, fork_while_tagging_untagged, .timeout = 30)
+{
+    static struct ih_thr g;
+    smr_t d = mk("inhand-tag", 0);
+    smr_pool_t p = mkpool("inhand-tag", 64, d, 0, 0);
+    size_t per = per_slab(p);
+    void *x = smr_pool_alloc(p);
+    pthread_t t;
+    pid_t pid;
+
+    ih_leave_untagged(p, 2, 10, false);
+    ih_hook_install();
+    g.p = p;
+    cr_assert(pthread_create(&t, NULL, ih_tag_thread, &g) == 0);
+    cr_assert(ih_wait_held(&ih_stalled, &g), "the tagger never stalled at "
+        "SMR__HOOK_ADVANCE_LOADED_RD in pool_tag_untagged");
+    fflush(NULL);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        _exit(ih_child_check(d, p, per, false));
+    atomic_store(&ih_release, 1);   /* before any assertion can fail */
+    ih_check_child(pid);
+    pthread_join(t, NULL);
+    ih_parent_finish(p, per, x);
+    smr_pool_destroy(p);
+    smr_destroy(d);
+}
+
+/* fork while a reclaimer runs the dtor on a bucket it took from the FIFO
+ * (pool_fifo_take, or pool_refill for its alloc bucket): no object is
+ * lost, none gets its dtor twice. */
+static void
+ih_fork_while_dtor_runs(bool refill)
+{
+    static struct ih_thr g;
+    struct smr_pool_args a;
+    smr_t d = mk("inhand-dtor", 0);
+    smr_pool_t p;
+    size_t per;
+    void *x;
+    pthread_t t;
+    pid_t pid;
+
+    memset(&a, 0, sizeof(a));
+    a.size = 64;
+    a.smr = d;
+    a.dtor = ih_dtor;
+    p = smr_pool_create_args("inhand-dtor", &a);
+    cr_assert(p != NULL);
+    per = per_slab(p);
+    x = smr_pool_alloc(p);
+    ih_leave_untagged(p, 1, 10, true);
+    atomic_store(&ih_release, 0);
+    g.p = p;
+    g.refill = refill;
+    g.obj = NULL;
+    cr_assert(pthread_create(&t, NULL, ih_reclaim_thread, &g) == 0);
+    cr_assert(ih_wait_held(&ih_in_dtor, &g), "the %s never ran the dtor",
+        refill ? "refill" : "reclaim");
+    fflush(NULL);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        _exit(ih_child_check(d, p, per, true));
+    atomic_store(&ih_release, 1);
+    ih_check_child(pid);
+    pthread_join(t, NULL);
+    for (int i = 0; i < atomic_load(&ih_nobjs); i++)
+        cr_assert_eq(atomic_load(&ih_ndtor[i]), 1, "parent: object %d got "
+            "%d dtor call(s)", i, atomic_load(&ih_ndtor[i]));
+    smr_pool_free(p, g.obj);        /* refill: the object it got */
+    ih_parent_finish(p, per, x);
+    smr_pool_destroy(p);
+    smr_destroy(d);
+}
+
+Test(inhand, fork_while_dtor_runs_reclaim, .timeout = 30)
+{
+    ih_fork_while_dtor_runs(false);
+}
+
+Test(inhand, fork_while_dtor_runs_refill, .timeout = 30)
+{
+    ih_fork_while_dtor_runs(true);
 }
 
 /* Two taggers at once, one stalled in its smr_advance: each takes away
