@@ -15,6 +15,12 @@
  * window (item 6: with the acquire re-check that is harmless; with a
  * relaxed one it is not).
  *
+ * READER: the reader's clock load reads the initial clock, and its publish
+ * may come after W has run the clock a lap less a step, unlinked and taken
+ * a goal: the stale value is then exactly a lap old and aliases onto the
+ * goal and into the re-check window (item 6).  The
+ * default model explores every schedule over half a lap (STEPS 4).
+ *
  * POLLER: the stall of issue 13 item 1, as tests/test_smr.c's
  * stall.poll_snapshot_laps_old forces it, with the library's own hook: a
  * poller P takes a goal, scans and stops at SMR__HOOK_POLL_BEFORE_CAS; W
@@ -109,9 +115,60 @@ runner(void *arg)
     SIGNAL(W_DONE);
     return NULL;
 }
+#elif defined(READER)
+/* R's clock load reads the initial clock, and R publishes only after W has
+ * run the clock a lap less a step (the hook keeps just those executions,
+ * by the clock values it reads; a flag would order R after W's unlink,
+ * which a stalled thread is not).  W then unlinks and advances: R's stale
+ * value is exactly a lap old, aliases onto W's goal and passes the
+ * re-check window. */
+#define LAP (1 << (32 - INCR_SHIFT))
+
+static void
+hook(smr_t smr, int point)
+{
+    (void)smr;
+    if (point == SMR__HOOK_ENTER_LOADED) {
+        /* R loaded the initial clock (by coherence: a later load reads
+         * it), then stalled while W ran the clock a lap less a step. */
+        __VERIFIER_assume(smr__ld_rlx(&D.h.s_wr_seq) == SMR__SEQ_INIT);
+        __VERIFIER_assume(smr__ld_rlx(&D.h.s_wr_seq) ==
+            (smr_seq_t)(SMR__SEQ_INIT + (LAP - 1) * SMR__SEQ_INCR));
+    }
+}
+
+static void *
+reader(void *arg)
+{
+    (void)arg;
+    rd_enter(0, false);
+    (void)rd_deref();
+    rd_exit(0);
+    return NULL;
+}
+
+static void *
+runner(void *arg)
+{
+    struct obj *old;
+    smr_seq_t goal;
+
+    (void)arg;
+    for (int i = 0; i < LAP; i++) {
+        if (smr__ld_rlx(&D.h.s_wr_seq) ==
+            (smr_seq_t)(SMR__SEQ_INIT + (LAP - 1) * SMR__SEQ_INCR))
+            break;
+        (void)smr__poll_once(&D, NULL, smr__advance_on(&D, NULL), true);
+    }
+    old = wr_unlink(1);
+    goal = smr__advance_on(&D, NULL);
+    if (smr__poll_once(&D, NULL, goal, true) == 1)
+        wr_reuse(old);
+    return NULL;
+}
 #else
 #ifndef STEPS
-#define STEPS (1 << (32 - INCR_SHIFT))
+#define STEPS 4
 #endif
 
 static void *
@@ -147,7 +204,7 @@ main(void)
     pthread_t r, w;
 
     model_init(0);
-#ifdef POLLER
+#if defined(POLLER) || defined(READER)
     smr__test_hook = hook;
 #endif
     pthread_create(&r, NULL, reader, NULL);
