@@ -899,6 +899,49 @@ smr__domain_release(smr_t smr)
 
 /* ---- create / destroy ------------------------------------------------- */
 
+/* Stall report settings ("Stall reports", below). */
+#define SMR__STALL_DEFAULT_NS   ((uint64_t)1000000000u)      /* 1 s */
+#define SMR__STALL_EVERY_NS     ((uint64_t)10 * 1000000000u) /* 10 s */
+#define SMR__STALL_SAMPLE_MS    100u
+#define SMR__STALL_FAIL_EVERY   8u      /* a power of two */
+
+/* A clock that costs a load from the vDSO page, to a tick's precision. */
+#if defined(CLOCK_MONOTONIC_COARSE)
+#define SMR__CLOCK_COARSE CLOCK_MONOTONIC_COARSE        /* Linux */
+#elif defined(CLOCK_MONOTONIC_FAST)
+#define SMR__CLOCK_COARSE CLOCK_MONOTONIC_FAST          /* FreeBSD */
+#else
+#define SMR__CLOCK_COARSE CLOCK_MONOTONIC
+#endif
+
+static uint32_t
+smr__coarse_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(SMR__CLOCK_COARSE, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000u +
+        (uint64_t)ts.tv_nsec / 1000000u);
+}
+
+/* The threshold of domains created now: 1 s, or SMR_STALL_WARN_MS (a
+ * number of ms; 0: no reports; anything else: the default). */
+static uint64_t
+smr__stall_env(void)
+{
+    const char *e = getenv("SMR_STALL_WARN_MS");
+    unsigned long long ms;
+    char *end;
+
+    if (e == NULL || *e < '0' || *e > '9')
+        return SMR__STALL_DEFAULT_NS;
+    errno = 0;
+    ms = strtoull(e, &end, 10);
+    if (*end != '\0' || errno != 0)
+        return SMR__STALL_DEFAULT_NS;
+    return ms > UINT64_MAX / 1000000u ? UINT64_MAX : (uint64_t)ms * 1000000u;
+}
+
 /* The sentinel entry: its word is always free. */
 #define SMR__OFF_SENTINEL ((uint32_t)((SMR__TFAST - 1) * sizeof(struct smr__tent)))
 
@@ -937,11 +980,8 @@ smr_create(const char *name, int limit, int flags)
     smr->h.s_wr_seq = SMR__SEQ_INIT;
     smr->s_rd_seq = SMR__SEQ_INIT;
     smr->l_barrier_seq = SMR__SEQ_INIT;
-    {
-        const char *e = getenv("SMR_STALL_WARN_MS");
-        if (e != NULL && atol(e) > 0)
-            smr->d_stall_ns = (uint64_t)atol(e) * 1000000u;
-    }
+    smr->d_stall_ns = smr__stall_env();
+    smr->d_note_ms = smr__coarse_ms() - SMR__STALL_SAMPLE_MS;
     pthread_mutex_init(&smr->d_lock, NULL);
     pthread_mutex_init(&smr->d_rd_lock, NULL);
     pthread_mutex_init(&smr->l_barrier_lock, NULL);
@@ -1087,16 +1127,53 @@ smr__wait_inside(struct smr *smr, const char *what)
     return false;
 }
 
-SMR_API bool
-smr_oldest_section(smr_t smr, struct smr_section_info *info)
+/*
+ * Stall reports (SPEC §2: "a writer that does wait is never silent").
+ *
+ * The read path records nothing: a section's age is counted from the first
+ * time the slow path saw it.  Failed polls pass through smr__stall_sample:
+ * each round of a blocked wait, and one in SMR__STALL_FAIL_EVERY failed
+ * non-blocking polls of a thread (smr_poll(.., false), the pool's and
+ * smr_retire's polls; counted by the poll-failure statistic the poll keeps
+ * anyway, its first failure included).  So a failed poll costs a load and
+ * a test, and one in eight a call, a coarse clock read (vDSO: no syscall,
+ * no rdtsc) and a relaxed load of d_note_ms.  At most every
+ * SMR__STALL_SAMPLE_MS per domain one of them wins a CAS and takes a look
+ * (smr__stall_note): a trylock of d_lock, a scan of the slots for the
+ * oldest open section, and a precise clock read.  The look keeps (owner,
+ * sequence) of that section and when it was first seen; a later look that
+ * finds the same pair finds the same section, because the pair is kept
+ * only while the sequence is behind the clock: a reader that left and came
+ * back has published a newer value.
+ * (A section at the clock's own value could be a re-entry with the same
+ * value; it is not aged until the clock has passed it.)  A waiter also
+ * looks once, unconditionally, before its wait starts counting, so the
+ * section blocking it is never younger than the wait.
+ *
+ * A look reports, through the default printer, when the oldest section has
+ * been seen for the threshold (d_stall_ns: 1 s unless SMR_STALL_WARN_MS or
+ * smr_set_stall_handler says otherwise; 0: never), or when the looking
+ * thread has waited that long: at most one report per domain per
+ * SMR__STALL_EVERY_NS.  So a stuck reader is reported by whoever notices
+ * it, waiting or not.  A handler set with smr_set_stall_handler replaces
+ * the printer: it is called on each waiting thread at the threshold and
+ * each time the wait doubles (no domain rate limit), never from a
+ * non-blocking poll; smr_oldest_section keeps the ages for it.
+ */
+
+/* The oldest open section, and the stall record; d_lock held.  now:
+ * smr__now_ns() read under d_lock, so it never runs behind the record. */
+static bool
+smr__oldest_locked(struct smr *smr, uint64_t now,
+    struct smr_section_info *info)
 {
     struct smr__slot *old = NULL;
-    smr_seq_t rd, c, oc = 0;
-    uint64_t now = smr__now_ns();
+    smr_seq_t wr, rd, c, oc = 0;
 
-    smr__check(smr, "smr_oldest_section");
     memset(info, 0, sizeof(*info));
-    pthread_mutex_lock(&smr->d_lock);
+    /* Diagnostics: no ordering is argued from these loads.  The clock
+     * first, so that "behind the clock" below is judged conservatively. */
+    wr = atomic_load_acq(&smr->h.s_wr_seq);
     rd = atomic_load_acq(&smr->s_rd_seq);
     for (uint32_t i = 0; i < smr->d_hw; i++) {
         struct smr__slot *s = smr__slot_at(smr, i);
@@ -1111,20 +1188,32 @@ smr_oldest_section(smr_t smr, struct smr_section_info *info)
             oc = c;
         }
     }
-    if (old != NULL) {
-        if (smr->d_old_owner != old->c_owner || smr->d_old_seq != oc) {
-            smr->d_old_owner = old->c_owner;
-            smr->d_old_seq = oc;
-            smr->d_old_since_ns = now;
-        }
-        info->tid = old->c_tid;
-        info->seq = oc;
-        info->age_ns = now - smr->d_old_since_ns;
-    } else {
+    if (old == NULL) {
         smr->d_old_owner = 0;
+        return false;
     }
+    if (smr->d_old_owner != old->c_owner || smr->d_old_seq != oc) {
+        smr->d_old_seq = oc;
+        smr->d_old_since_ns = now;
+    }
+    /* Aged only once the clock has passed it (see above). */
+    smr->d_old_owner = SMR_SEQ_LT(oc, wr) ? old->c_owner : 0;
+    info->tid = old->c_tid;
+    info->seq = oc;
+    info->age_ns = now - smr->d_old_since_ns;
+    return true;
+}
+
+SMR_API bool
+smr_oldest_section(smr_t smr, struct smr_section_info *info)
+{
+    bool found;
+
+    smr__check(smr, "smr_oldest_section");
+    pthread_mutex_lock(&smr->d_lock);
+    found = smr__oldest_locked(smr, smr__now_ns(), info);
     pthread_mutex_unlock(&smr->d_lock);
-    return old != NULL;
+    return found;
 }
 
 SMR_API void
@@ -1140,42 +1229,124 @@ smr_set_stall_handler(smr_t smr, uint64_t threshold_ns, smr_stall_fn fn,
     pthread_mutex_unlock(&smr->d_lock);
 }
 
-/* A wait has been blocked for waited ns: tell the handler or stderr. */
+/* What noticed a stall: the API call, or a client's queue (KIND "NAME"). */
+struct smr__who {
+    const char *kind;
+    const char *name;           /* NULL: kind alone */
+};
+
+/* The default report: the five things SPEC §2 names (the domain is in the
+ * prefix smr__warn writes). */
 static void
-smr__stall_report(struct smr *smr, uint64_t waited)
+smr__stall_print(struct smr *smr, const struct smr__who *who, bool waiting,
+    uint64_t waited, const struct smr_section_info *info)
+{
+    char what[80];
+
+    if (who->name != NULL)
+        snprintf(what, sizeof(what), "%s \"%s\"", who->kind, who->name);
+    else
+        snprintf(what, sizeof(what), "%s", who->kind);
+    if (waiting)
+        smr__warn(smr, "stall: %s: thread %d: wait blocked for %llu ms; "
+            "oldest reader: thread %d, inside a read section for at least "
+            "%llu ms (sequence %#llx)", what, (int)smr__gettid(),
+            (unsigned long long)(waited / 1000000), info->tid,
+            (unsigned long long)(info->age_ns / 1000000),
+            (unsigned long long)info->seq);
+    else
+        smr__warn(smr, "stall: %s: thread %d (polling, not waiting): "
+            "oldest reader: thread %d, inside a read section for at least "
+            "%llu ms (sequence %#llx)", what, (int)smr__gettid(), info->tid,
+            (unsigned long long)(info->age_ns / 1000000),
+            (unsigned long long)info->seq);
+}
+
+/*
+ * Look at the oldest section (keeps its age) and print the default report
+ * if one is due.  waiting: the caller is blocked in a wait, for waited ns
+ * so far.  block: take d_lock even if busy (waiters; a non-blocking poll
+ * skips the look instead).  Returns true if a handler replaces the
+ * printer.
+ */
+static bool
+smr__stall_note(struct smr *smr, const struct smr__who *who, bool waiting,
+    uint64_t waited, bool block)
+{
+    struct smr_section_info info;
+    uint64_t now, thr;
+    bool found, custom, due = false;
+
+    if (block)
+        pthread_mutex_lock(&smr->d_lock);
+    else if (pthread_mutex_trylock(&smr->d_lock) != 0)
+        return false;
+    now = smr__now_ns();
+    found = smr__oldest_locked(smr, now, &info);
+    custom = smr->d_stall_fn != NULL;
+    thr = smr->d_stall_ns;
+    if (found && !custom && thr != 0 &&
+        (info.age_ns >= thr || (waiting && waited >= thr)) &&
+        (smr->d_report_ns == 0 ||
+         now - smr->d_report_ns >= SMR__STALL_EVERY_NS)) {
+        smr->d_report_ns = now;
+        due = true;
+    }
+    pthread_mutex_unlock(&smr->d_lock);
+    if (due)
+        smr__stall_print(smr, who, waiting, waited, &info);
+    return custom;
+}
+
+/* A poll of smr failed: take a look, at most every SMR__STALL_SAMPLE_MS
+ * per domain; otherwise this costs a coarse clock read and a relaxed load. */
+static __attribute__((noinline)) void
+smr__stall_sample(struct smr *smr, const struct smr__who *who, bool waiting,
+    uint64_t waited)
+{
+    uint32_t now = smr__coarse_ms();
+    uint32_t last = atomic_load_rlx(&smr->d_note_ms);
+
+    /* Relaxed, both: the gate orders nothing, d_lock guards the record. */
+    if ((uint32_t)(now - last) < SMR__STALL_SAMPLE_MS ||
+        !atomic_cas_rlx(&smr->d_note_ms, &last, now))
+        return;
+    (void)smr__stall_note(smr, who, waiting, waited, false);
+}
+
+/* A waiter's handler is due: call it with the oldest section. */
+static void
+smr__stall_handler(struct smr *smr, uint64_t waited)
 {
     struct smr_section_info info;
     smr_stall_fn fn;
     void *arg;
+    bool found;
 
-    if (!smr_oldest_section(smr, &info))
-        return;                 /* nobody inside: the clock is moving */
     pthread_mutex_lock(&smr->d_lock);
+    found = smr__oldest_locked(smr, smr__now_ns(), &info);
     fn = smr->d_stall_fn;
     arg = smr->d_stall_arg;
     pthread_mutex_unlock(&smr->d_lock);
-    if (fn != NULL)
+    if (found && fn != NULL)    /* nobody inside: the clock is moving */
         fn(smr, &info, waited, arg);
-    else
-        smr__warn(smr, "wait blocked for %llu ms by thread %d, inside a "
-            "read section for at least %llu ms (sequence %#llx)",
-            (unsigned long long)(waited / 1000000), info.tid,
-            (unsigned long long)(info.age_ns / 1000000),
-            (unsigned long long)info.seq);
 }
 
 /*
  * Wait for goal: spin briefly, then yield, then sleep with exponential
  * backoff (1 us .. 1 ms), so a stalled reader does not cost the waiter a
  * core.  deadline: absolute CLOCK_MONOTONIC ns, 0 for none.  A malformed
- * goal fails at once (SPEC §6).
+ * goal fails at once (SPEC §6).  Past the spin, the waiter reports
+ * ("Stall reports" above): the default printer is tried every
+ * SMR__STALL_SAMPLE_MS from the threshold on (the domain's rate limit
+ * decides), a handler at the threshold and each time the wait doubles.
  */
 static bool
 smr__wait(struct smr *smr, const char *what, smr_seq_t goal,
-    uint64_t deadline)
+    uint64_t deadline, const struct smr__who *who)
 {
     struct smr__slot *self = smr__slot_peek(smr);
-    uint64_t sleep_ns = 1000, start = 0, report = 0, now;
+    uint64_t sleep_ns = 1000, start = 0, report = 0, next = 0, now;
     int r;
 
     for (unsigned i = 0;; i++) {
@@ -1194,11 +1365,24 @@ smr__wait(struct smr *smr, const char *what, smr_seq_t goal,
             continue;
         }
         if (start == 0) {
-            start = now;
+            /* See the blocking section before the wait counts, so its
+             * reported age is never below the wait. */
+            (void)smr__stall_note(smr, who, true, 0, true);
+            start = smr__now_ns();
             report = atomic_load_rlx(&smr->d_stall_ns);
-        } else if (report != 0 && now - start >= report) {
-            smr__stall_report(smr, now - start);
-            report *= 2;        /* again each time the wait doubles */
+            next = report;
+        } else {
+            uint64_t waited = now - start;
+
+            smr__stall_sample(smr, who, true, waited);
+            if (report != 0 && waited >= next) {
+                if (smr__stall_note(smr, who, true, waited, true)) {
+                    smr__stall_handler(smr, waited);
+                    next = report = 2 * report;  /* when the wait doubles */
+                } else {
+                    next = waited + SMR__STALL_SAMPLE_MS * 1000000ull;
+                }
+            }
         }
         if (i < 16) {
             sched_yield();
@@ -1211,32 +1395,80 @@ smr__wait(struct smr *smr, const char *what, smr_seq_t goal,
     }
 }
 
-SMR_API bool
-smr_poll(smr_t smr, smr_seq_t goal, bool wait)
+/* smr_poll(.., false) naming who polls. */
+static bool
+smr__poll_who(struct smr *smr, smr_seq_t goal, const struct smr__who *who)
 {
-    if (wait)
-        return smr_wait(smr, goal);
+    struct smr__slot *self = smr__slot_peek(smr);
+    uint64_t n;
     int r;
 
     smr__check(smr, "smr_poll");
-    r = smr__poll_once(smr, smr__slot_peek(smr), goal, false);
-    if (r < 0)
+    r = smr__poll_once(smr, self, goal, false);
+    if (r > 0)
+        return true;
+    if (r < 0) {
         smr__bad_goal(smr, "smr_poll", goal);
-    return r > 0;
+        return false;
+    }
+    /* One failure in SMR__STALL_FAIL_EVERY (by the count smr__poll_once
+     * just made: the caller's own, or the domain's for a caller without a
+     * slot) takes the sampling gate. */
+    n = self != NULL ? self->st_poll_fail :
+        atomic_load_rlx(&smr->d_st[SMR__ST_POLL_FAIL]);
+    if ((n & (SMR__STALL_FAIL_EVERY - 1)) == 1)
+        smr__stall_sample(smr, who, false, 0);
+    return false;
+}
+
+/* smr_wait naming who waits. */
+static bool
+smr__wait_who(struct smr *smr, smr_seq_t goal, const struct smr__who *who)
+{
+    smr__check(smr, "smr_wait");
+    if (smr__wait_inside(smr, "smr_wait"))
+        return false;
+    return smr__wait(smr, "smr_wait", goal, 0, who);
+}
+
+bool
+smr__poll_for(smr_t smr, smr_seq_t goal, const char *kind, const char *name)
+{
+    struct smr__who who = { kind, name };
+
+    return smr__poll_who(smr, goal, &who);
+}
+
+bool
+smr__wait_for(smr_t smr, smr_seq_t goal, const char *kind, const char *name)
+{
+    struct smr__who who = { kind, name };
+
+    return smr__wait_who(smr, goal, &who);
+}
+
+SMR_API bool
+smr_poll(smr_t smr, smr_seq_t goal, bool wait)
+{
+    static const struct smr__who who = { "smr_poll", NULL };
+
+    if (wait)
+        return smr__wait_who(smr, goal, &who);
+    return smr__poll_who(smr, goal, &who);
 }
 
 SMR_API bool
 smr_wait(smr_t smr, smr_seq_t goal)
 {
-    smr__check(smr, "smr_wait");
-    if (smr__wait_inside(smr, "smr_wait"))
-        return false;
-    return smr__wait(smr, "smr_wait", goal, 0);
+    static const struct smr__who who = { "smr_wait", NULL };
+
+    return smr__wait_who(smr, goal, &who);
 }
 
 SMR_API bool
 smr_wait_timeout(smr_t smr, smr_seq_t goal, uint64_t ns)
 {
+    static const struct smr__who who = { "smr_wait_timeout", NULL };
     uint64_t deadline, now;
 
     smr__check(smr, "smr_wait_timeout");
@@ -1246,12 +1478,13 @@ smr_wait_timeout(smr_t smr, smr_seq_t goal, uint64_t ns)
      * is no deadline, not one in the past. */
     now = smr__now_ns();
     deadline = ns > UINT64_MAX - now ? 0 : now + ns;
-    return smr__wait(smr, "smr_wait_timeout", goal, deadline);
+    return smr__wait(smr, "smr_wait_timeout", goal, deadline, &who);
 }
 
 SMR_API void
 smr_synchronize(smr_t smr)
 {
+    static const struct smr__who who = { "smr_synchronize", NULL };
     struct smr__slot *s;
 
     smr__check(smr, "smr_synchronize");
@@ -1262,7 +1495,7 @@ smr_synchronize(smr_t smr)
         smr__die(smr, "smr_synchronize inside a read section of the same "
             "domain (would deadlock)");
     (void)smr__wait_inside(smr, "smr_synchronize");
-    smr__wait(smr, "smr_synchronize", smr_advance(smr), 0);
+    smr__wait(smr, "smr_synchronize", smr_advance(smr), 0, &who);
 }
 
 SMR_API void

@@ -124,14 +124,20 @@ struct smr {
     int d_limit;
     uint32_t d_users;            /* pools and retire batches (atomic) */
     uint64_t d_st[6];            /* released slots' counters + atomics */
-    /* Stall diagnostics (d_lock): the oldest section seen and since when. */
+    /* Stall diagnostics ("Stall reports" in src/smr.c).  Under d_lock:
+     * the oldest section seen (owner 0: none that can be aged), since
+     * when, and the last default report. */
     uint64_t d_old_owner;
     smr_seq_t d_old_seq;
     uint64_t d_old_since_ns;
-    uint64_t d_stall_ns;         /* 0: no stall reports */
+    uint64_t d_report_ns;        /* 0: no default report yet */
+    uint64_t d_stall_ns;         /* threshold, 0: no reports (atomic) */
     smr_stall_fn d_stall_fn;
     void *d_stall_arg;
     char d_name[48];
+    /* Coarse ms of the last look at the oldest section (atomic; 32-bit,
+     * wraps harmlessly).  Own line: every failing poll reads it. */
+    uint32_t d_note_ms __attribute__((aligned(SMR__CACHE_LINE)));
 };
 
 enum { SMR__ST_ADVANCE, SMR__ST_ADVANCE_WAIT, SMR__ST_POLL, SMR__ST_POLL_SCAN,

@@ -11,8 +11,21 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+#include "smr.h"
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t smr__now_ns(void);
+
+/*
+ * smr_poll(smr, goal, false) and smr_wait(smr, goal) for libsmr's own
+ * clients (the pool, smr_retire): the same, except that a stall report
+ * names the concern as KIND "NAME" (NAME NULL: KIND alone), e.g. pool
+ * "nodes" or "smr_retire queue", instead of the API call.
+ */
+bool smr__poll_for(smr_t smr, smr_seq_t goal, const char *kind,
+    const char *name);
+bool smr__wait_for(smr_t smr, smr_seq_t goal, const char *kind,
+    const char *name);
 
 /*
  * Print "libsmr: WHAT \"NAME\": KIND: message" to stderr.  NAME may be
