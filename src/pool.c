@@ -976,8 +976,8 @@ pool_fifo_take(struct smr_pool *pool, bool wait, bool to_slabs, bool *raced)
     seq = atomic_load_acq(&pool->p_head_seq);
     if (seq == SMR_SEQ_INVALID)
         return false;
-    if (!smr_poll(pool->p_smr, seq, false)) {
-        if (!wait || !smr_wait(pool->p_smr, seq))
+    if (!smr__poll_for(pool->p_smr, seq, "pool", pool->p_name)) {
+        if (!wait || !smr__wait_for(pool->p_smr, seq, "pool", pool->p_name))
             return false;
     } else {
         wait = false;
@@ -1059,7 +1059,8 @@ pool_sync_to_slabs(struct smr_pool *pool, struct pool_bucket *b)
     if (smr_entered_any())
         pool_die(pool, "out of memory for a free bucket inside a read "
             "section (cannot queue, cannot wait)");
-    if (!smr_wait(pool->p_smr, smr_advance(pool->p_smr)))
+    if (!smr__wait_for(pool->p_smr, smr_advance(pool->p_smr), "pool",
+        pool->p_name))
         pool_die(pool, "smr_wait failed in smr_pool_free");
     pool_bucket_expire(pool, b);
     pool_lock(pool);
@@ -1486,7 +1487,8 @@ smr_pool_destroy(smr_pool_t pool)
         if (smr_entered(pool->p_smr))
             pool_die(pool, "smr_pool_destroy inside a read section of its "
                 "domain (would deadlock)");
-        if (!smr_wait(pool->p_smr, smr_advance(pool->p_smr)))
+        if (!smr__wait_for(pool->p_smr, smr_advance(pool->p_smr), "pool",
+            pool->p_name))
             pool_die(pool, "smr_pool_destroy: smr_wait failed");
         while ((b = pool_pop(&pend)) != NULL) {
             pool_bucket_expire(pool, b);
@@ -1530,7 +1532,8 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
      * load on x86, ldar on arm64). */
     if (pool->p_smr != NULL) {
         seq = atomic_load_acq(&pool->p_head_seq);
-        if (seq != SMR_SEQ_INVALID && !smr_poll(pool->p_smr, seq, false))
+        if (seq != SMR_SEQ_INVALID &&
+            !smr__poll_for(pool->p_smr, seq, "pool", pool->p_name))
             seq = SMR_SEQ_INVALID;
     }
     contended = pool_lock(pool);
@@ -1664,7 +1667,8 @@ pool_free_nocache(struct smr_pool *pool, void *obj)
         if (smr_entered_any())
             pool_die(pool, "out of memory for a thread cache inside a read "
                 "section (cannot queue, cannot wait)");
-        if (!smr_wait(pool->p_smr, smr_advance(pool->p_smr)))
+        if (!smr__wait_for(pool->p_smr, smr_advance(pool->p_smr), "pool",
+            pool->p_name))
             pool_die(pool, "smr_wait failed in smr_pool_free");
         pool_obj_expire(pool, obj);
     } else {

@@ -103,6 +103,7 @@
 /* ---- tunables --------------------------------------------------------- */
 #define RETIRE__BATCH   64u             /* entries per batch */
 #define RETIRE__CAP     4096u           /* FIFO entries before sync reclaim */
+#define RETIRE__WHO     "smr_retire queue"  /* in stall reports */
 #define RETIRE__TICK_NS 1000000u        /* partial batch age that queues it */
 #define RETIRE__POLL_NS 50000u          /* min gap between failing polls */
 #define RETIRE__TCAP0   8u              /* initial thread-table capacity */
@@ -404,7 +405,7 @@ retire__reclaim(struct retire__rec *r, uint64_t upto)
      * with an acquire fence after its slot loads: our fn calls below are
      * ordered after every section it saw end (SPEC §3). */
     while ((b = r->r_head) != NULL && b->b_serial <= upto &&
-        smr_poll(smr, b->b_tag, false)) {
+        smr__poll_for(smr, b->b_tag, RETIRE__WHO, NULL)) {
         r->r_head = b->b_next;
         if (r->r_head == NULL)
             r->r_tail = NULL;
@@ -481,7 +482,7 @@ retire__bound(struct retire__rec *r, smr_t smr)
         pthread_mutex_unlock(&r->r_lock);
         /* Outside every section smr_wait returns true; should it ever
          * not, give up on the bound rather than spin. */
-        if (!smr_wait(smr, tag))
+        if (!smr__wait_for(smr, tag, RETIRE__WHO, NULL))
             break;
         (void)retire__reclaim(r, UINT64_MAX);
     }
@@ -705,7 +706,7 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
     hint = atomic_load_acq(&r->r_hint);
     if (hint != SMR_SEQ_INVALID && (queue || now >= c->c_next_poll)) {
         c->c_next_poll = now + RETIRE__POLL_NS;
-        if (smr_poll(smr, hint, false))
+        if (smr__poll_for(smr, hint, RETIRE__WHO, NULL))
             (void)retire__reclaim(r, UINT64_MAX);
     }
     /* Relaxed: a hint; retire__bound re-reads under r_lock. */
@@ -718,7 +719,7 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
 static void
 retire__wait(smr_t smr, smr_seq_t goal)
 {
-    if (!smr_wait(smr, goal))
+    if (!smr__wait_for(smr, goal, "smr_barrier", NULL))
         retire__die(smr, "smr_barrier: smr_wait failed outside a section");
 }
 
