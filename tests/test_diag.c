@@ -1,6 +1,7 @@
 /*
- * Stall diagnostics (src/smr.c): smr_oldest_section and the stall handler /
- * SMR_STALL_WARN_MS warning, tested with a deliberately stalled reader.
+ * Stall diagnostics (src/smr.c): smr_oldest_section, the stall handler and
+ * the default stall reports (on unless SMR_STALL_WARN_MS=0, rate-limited),
+ * tested with a deliberately stalled reader.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -19,6 +20,7 @@
 struct staller {
     smr_t smr;
     pthread_t th;
+    unsigned hold_ms;   /* leave by itself after this long (0: never) */
     int tid;        /* atomic */
     int inside;     /* atomic */
     int leave;      /* atomic */
@@ -28,24 +30,35 @@ static void *
 staller_main(void *arg)
 {
     struct staller *s = arg;
+    uint64_t dl;
 
     __atomic_store_n(&s->tid, (int)syscall(SYS_gettid), __ATOMIC_RELAXED);
     smr_enter(s->smr);
+    dl = now_ns() + s->hold_ms * MS;
     __atomic_store_n(&s->inside, 1, __ATOMIC_RELEASE);
-    while (!__atomic_load_n(&s->leave, __ATOMIC_ACQUIRE))
+    while (!__atomic_load_n(&s->leave, __ATOMIC_ACQUIRE) &&
+        (s->hold_ms == 0 || now_ns() < dl))
         sleep_ms(1);
+    __atomic_store_n(&s->inside, 2, __ATOMIC_RELEASE);
     smr_exit(s->smr);
     return NULL;
 }
 
 static void
-staller_start(struct staller *s, smr_t smr)
+staller_start_for(struct staller *s, smr_t smr, unsigned hold_ms)
 {
     s->smr = smr;
+    s->hold_ms = hold_ms;
     s->inside = s->leave = 0;
     cr_assert_eq(pthread_create(&s->th, NULL, staller_main, s), 0);
     while (!__atomic_load_n(&s->inside, __ATOMIC_ACQUIRE))
         sleep_ms(1);
+}
+
+static void
+staller_start(struct staller *s, smr_t smr)
+{
+    staller_start_for(s, smr, 0);
 }
 
 static void
@@ -145,4 +158,367 @@ Test(diag, env_warning_on_stderr, .init = redirect_stderr, .timeout = 30)
             strstr(buf, "wait blocked") != NULL,
             "no stall warning naming the domain on stderr: \"%s\"", buf);
     }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Default stall reports (SPEC §2: a writer that waits is never silent)    */
+/* ---------------------------------------------------------------------- */
+
+/* Reports in a child's stderr: lines with "stall:". */
+static int
+count_reports(const char *buf)
+{
+    int n = 0;
+
+    for (const char *p = buf; (p = strstr(p, "stall:")) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* The "for at least N ms" of the first report, or -1. */
+static long long
+report_age_ms(const char *buf)
+{
+    const char *p = strstr(buf, "stall:");
+    long long ms;
+
+    if (p == NULL || (p = strstr(p, "for at least ")) == NULL ||
+        sscanf(p, "for at least %lld ms", &ms) != 1)
+        return -1;
+    return ms;
+}
+
+/* The child says who it is: "diag-tids: writer W reader R". */
+static void
+say_tids(const struct staller *st)
+{
+    fprintf(stderr, "diag-tids: writer %d reader %d\n",
+        (int)syscall(SYS_gettid), __atomic_load_n(&st->tid, __ATOMIC_RELAXED));
+}
+
+/*
+ * Check a child's stderr: it exited normally, and holds exactly `want`
+ * reports (-1: at least one), the first naming the domain, the concern,
+ * the noticing thread (the writer, `how`: "wait blocked" or "polling"),
+ * the oldest reader and an age of at least min_ms.
+ */
+static void
+check_report(int status, const char *buf, int want, const char *domain,
+    const char *concern, const char *how, long long min_ms)
+{
+    char dom[96], who[96], rdr[96];
+    const char *t = strstr(buf, "diag-tids:");
+    int writer = 0, reader = 0, n = count_reports(buf);
+    const char *r = strstr(buf, "stall:");
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child failed (status %#x); stderr: %s", status, buf);
+    cr_assert(t != NULL && sscanf(t, "diag-tids: writer %d reader %d",
+        &writer, &reader) == 2, "no tids from the child: %s", buf);
+    if (want >= 0)
+        cr_assert_eq(n, want, "%d stall reports, want %d: %s", n, want, buf);
+    else
+        cr_assert_geq(n, 1, "no stall report: %s", buf);
+    /* The report's line, from "libsmr:" to the newline. */
+    const char *b = r;
+    while (b > buf && b[-1] != '\n')
+        b--;
+    const char *e = strchr(r, '\n');
+    char line[512];
+    snprintf(line, sizeof(line), "%.*s", (int)(e != NULL ? e - b : 500), b);
+    snprintf(dom, sizeof(dom), "domain \"%s\"", domain);
+    snprintf(who, sizeof(who), "thread %d", writer);
+    snprintf(rdr, sizeof(rdr), "oldest reader: thread %d,", reader);
+    cr_assert(strstr(line, dom) != NULL, "no %s in: %s", dom, line);
+    cr_assert(strstr(line, concern) != NULL, "no %s in: %s", concern, line);
+    cr_assert(strstr(line, who) != NULL, "no %s in: %s", who, line);
+    cr_assert(strstr(line, how) != NULL, "no \"%s\" in: %s", how, line);
+    cr_assert(strstr(line, rdr) != NULL, "no %s in: %s", rdr, line);
+    cr_assert_geq(report_age_ms(line), min_ms, "age below %lld ms: %s",
+        min_ms, line);
+}
+
+/* A reader inside for 1.5 s while the writer frees past the pool's cap. */
+static void
+pool_wait_child(void *arg)
+{
+    enum { N = 3000, HOLD = 1500 };
+    static void *v[N];
+    struct smr_pool_args a;
+    struct staller st;
+    smr_pool_t p;
+    smr_t smr;
+
+    (void)arg;
+    unsetenv("SMR_STALL_WARN_MS");
+    smr = smr_create("diag-pool", 0, 0);
+    memset(&a, 0, sizeof(a));
+    a.size = 64;
+    a.smr = smr;
+    a.bucket_max = 16;
+    a.pending_cap = 64;
+    p = smr_pool_create_args("nodes", &a);
+    for (int i = 0; i < N; i++)
+        v[i] = smr_pool_alloc(p);
+    staller_start_for(&st, smr, HOLD);
+    for (int i = 0; i < N; i++)
+        smr_pool_free(p, v[i]);         /* past the cap: waits */
+    say_tids(&st);
+    staller_stop(&st);
+    smr_pool_destroy(p);
+    smr_destroy(smr);
+}
+
+Test(report, pool_free_past_the_cap_by_default, .timeout = 30)
+{
+    char buf[8192];
+    int status = child_stderr(pool_wait_child, NULL, buf, sizeof(buf));
+
+    /* 1.5 s: the first report after 1 s, no second within 10 s. */
+    check_report(status, buf, 1, "diag-pool", "pool \"nodes\"",
+        "wait blocked for", 1000);
+}
+
+static void
+retire_nop(void *p)
+{
+    (void)p;
+}
+
+/* The same for smr_retire past its queue's bound. */
+static void
+retire_wait_child(void *arg)
+{
+    struct staller st;
+    smr_t smr;
+
+    (void)arg;
+    unsetenv("SMR_STALL_WARN_MS");
+    smr = smr_create("diag-retire", 0, 0);
+    staller_start_for(&st, smr, 1500);
+    for (int i = 0; i < 20000; i++)
+        smr_retire(smr, (void *)(uintptr_t)(i + 1), retire_nop);
+    say_tids(&st);
+    staller_stop(&st);
+    smr_barrier(smr);
+    smr_destroy(smr);
+}
+
+Test(report, retire_past_the_bound_by_default, .timeout = 30)
+{
+    char buf[8192];
+    int status = child_stderr(retire_wait_child, NULL, buf, sizeof(buf));
+
+    check_report(status, buf, 1, "diag-retire", "smr_retire queue",
+        "wait blocked for", 1000);
+}
+
+/* Nobody waits: the writer only polls, without blocking, until the reader
+ * has left by itself. */
+static void
+poll_only_child(void *arg)
+{
+    struct staller st;
+    smr_seq_t g;
+    smr_t smr;
+
+    (void)arg;
+    unsetenv("SMR_STALL_WARN_MS");
+    smr = smr_create("diag-poll", 0, 0);
+    staller_start_for(&st, smr, 1500);
+    g = smr_advance(smr);
+    while (!smr_poll(smr, g, false))
+        sleep_ms(1);
+    say_tids(&st);
+    staller_stop(&st);
+    smr_destroy(smr);
+}
+
+Test(report, stuck_reader_without_a_waiter, .timeout = 30)
+{
+    char buf[8192];
+    int status = child_stderr(poll_only_child, NULL, buf, sizeof(buf));
+
+    check_report(status, buf, 1, "diag-poll", "smr_poll",
+        "(polling, not waiting)", 1000);
+}
+
+/* The pool's own polls (alloc refills) notice it too, and name the pool. */
+static void
+pool_poll_child(void *arg)
+{
+    struct smr_pool_args a;
+    struct staller st;
+    smr_pool_t p;
+    smr_t smr;
+
+    (void)arg;
+    unsetenv("SMR_STALL_WARN_MS");
+    smr = smr_create("diag-pool-poll", 0, 0);
+    memset(&a, 0, sizeof(a));
+    a.size = 64;
+    a.smr = smr;
+    a.bucket_max = 4;
+    p = smr_pool_create_args("cache", &a);
+    staller_start_for(&st, smr, 1500);
+    /* Under the cap (4096 pending): no free waits. */
+    while (__atomic_load_n(&st.inside, __ATOMIC_ACQUIRE) == 1) {
+        for (int i = 0; i < 4; i++)
+            smr_pool_free(p, smr_pool_alloc(p));
+        sleep_ms(1);
+    }
+    say_tids(&st);
+    staller_stop(&st);
+    smr_pool_destroy(p);
+    smr_destroy(smr);
+}
+
+Test(report, stuck_reader_noticed_by_pool_alloc, .timeout = 30)
+{
+    char buf[8192];
+    int status = child_stderr(pool_poll_child, NULL, buf, sizeof(buf));
+
+    check_report(status, buf, 1, "diag-pool-poll", "pool \"cache\"",
+        "(polling, not waiting)", 1000);
+}
+
+/* SMR_STALL_WARN_MS=0: a waiter and a poller, both silent. */
+static void
+off_child(void *arg)
+{
+    struct staller st;
+    smr_t smr;
+
+    (void)arg;
+    setenv("SMR_STALL_WARN_MS", "0", 1);
+    smr = smr_create("diag-off", 0, 0);
+    staller_start_for(&st, smr, 1200);
+    smr_synchronize(smr);
+    say_tids(&st);
+    staller_stop(&st);
+    smr_destroy(smr);
+}
+
+Test(report, off_with_env_zero, .timeout = 30)
+{
+    char buf[8192];
+    int status = child_stderr(off_child, NULL, buf, sizeof(buf));
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child failed (status %#x); stderr: %s", status, buf);
+    cr_assert_eq(count_reports(buf), 0, "reports with SMR_STALL_WARN_MS=0: %s",
+        buf);
+}
+
+/*
+ * The rate limit: with a 100 ms threshold a 1.2 s stall seen by a waiter
+ * (which used to report at 100, 200, 400 and 800 ms) and by a poller gets
+ * one report, at the threshold, with the age of the reader.
+ */
+static void *
+poller_main(void *arg)
+{
+    struct staller *st = arg;
+    smr_seq_t g = smr_advance(st->smr);
+
+    while (!smr_poll(st->smr, g, false))
+        sleep_ms(1);
+    return NULL;
+}
+
+static void
+rate_child(void *arg)
+{
+    struct staller st;
+    pthread_t pt;
+    smr_t smr;
+
+    (void)arg;
+    setenv("SMR_STALL_WARN_MS", "100", 1);
+    smr = smr_create("diag-rate", 0, 0);
+    staller_start_for(&st, smr, 1200);
+    cr_assert_eq(pthread_create(&pt, NULL, poller_main, &st), 0);
+    smr_synchronize(smr);
+    pthread_join(pt, NULL);
+    say_tids(&st);
+    staller_stop(&st);
+    smr_destroy(smr);
+}
+
+Test(report, one_per_domain_per_interval, .timeout = 30)
+{
+    char buf[8192];
+    int status = child_stderr(rate_child, NULL, buf, sizeof(buf));
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child failed (status %#x); stderr: %s", status, buf);
+    cr_assert_eq(count_reports(buf), 1, "want one report: %s", buf);
+    cr_assert(strstr(buf, "domain \"diag-rate\"") != NULL, "%s", buf);
+    cr_assert_geq(report_age_ms(buf), 100, "%s", buf);
+    cr_assert_lt(report_age_ms(buf), 1000, "not at the threshold: %s", buf);
+}
+
+/* A handler replaces the printer: called by the waiter, nothing printed,
+ * not even by a poller that notices the reader. */
+static void
+handler_child(void *arg)
+{
+    struct report r = { 0, 0, 0 };
+    struct staller st;
+    pthread_t pt;
+    smr_t smr;
+
+    (void)arg;
+    unsetenv("SMR_STALL_WARN_MS");
+    smr = smr_create("diag-handler", 0, 0);
+    smr_set_stall_handler(smr, 50 * MS, on_stall, &r);
+    staller_start_for(&st, smr, 400);
+    cr_assert_eq(pthread_create(&pt, NULL, poller_main, &st), 0);
+    smr_synchronize(smr);
+    pthread_join(pt, NULL);
+    say_tids(&st);
+    fprintf(stderr, "diag-handler: calls %d tid %d\n", r.calls, r.tid);
+    staller_stop(&st);
+    smr_destroy(smr);
+}
+
+Test(report, handler_replaces_the_printer, .timeout = 30)
+{
+    char buf[8192];
+    int status = child_stderr(handler_child, NULL, buf, sizeof(buf));
+    int calls = 0, tid = 0, writer, reader;
+    const char *h = strstr(buf, "diag-handler:");
+    const char *t = strstr(buf, "diag-tids:");
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child failed (status %#x); stderr: %s", status, buf);
+    cr_assert_eq(count_reports(buf), 0, "printed despite a handler: %s", buf);
+    cr_assert(h != NULL && sscanf(h, "diag-handler: calls %d tid %d", &calls,
+        &tid) == 2, "%s", buf);
+    cr_assert(t != NULL && sscanf(t, "diag-tids: writer %d reader %d",
+        &writer, &reader) == 2, "%s", buf);
+    /* 50, 100, 200 ms into a 400 ms wait. */
+    cr_assert(calls >= 1 && calls <= 4, "handler called %d times", calls);
+    cr_assert_eq(tid, reader);
+}
+
+/* The age counts from the first poll that saw the section, not from the
+ * first query or report ("inside ... for at least 0 ms" after 200 ms). */
+Test(diag, age_counts_from_the_first_failed_poll, .timeout = 30)
+{
+    smr_t smr = smr_create("diag-age", 0, 0);
+    struct smr_section_info a;
+    struct staller st;
+    smr_seq_t g;
+
+    staller_start(&st, smr);
+    g = smr_advance(smr);
+    cr_assert_not(smr_poll(smr, g, false));
+    sleep_ms(200);
+    cr_assert(smr_oldest_section(smr, &a));
+    cr_assert_eq(a.tid, __atomic_load_n(&st.tid, __ATOMIC_RELAXED));
+    cr_assert_geq(a.age_ns, 200 * MS, "age %llu ms: counted from the query",
+        (unsigned long long)(a.age_ns / MS));
+    staller_stop(&st);
+    smr_destroy(smr);
 }
