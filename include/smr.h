@@ -122,7 +122,8 @@ SMR_API bool smr_lazy_is_fence_free(smr_t smr);
  * (+) Stall diagnostics.  smr_oldest_section() finds the open section with
  * the oldest published sequence (the one holding reclamation back).  Its
  * age counts from the first time libsmr observed that section open (a
- * query or a blocked wait): a lower bound that costs the read path nothing.
+ * failed poll, a blocked wait or a query), once the clock has passed it:
+ * a lower bound that costs the read path nothing.
  */
 struct smr_section_info {
     int tid;            /* kernel thread id of the reader */
@@ -131,10 +132,16 @@ struct smr_section_info {
 };
 /* false if no section is open. */
 SMR_API bool smr_oldest_section(smr_t smr, struct smr_section_info *info);
-/* Called (on the waiting thread) when smr_wait/smr_synchronize has been
- * blocked for threshold_ns, then again each time the wait doubles.  The
- * default, when SMR_STALL_WARN_MS is set in the environment, prints a
- * warning to stderr.  fn == NULL restores the default. */
+/* By default a stuck reader is reported on stderr by the thread that
+ * notices it (a blocked wait, or a failed poll: nobody need wait) once its
+ * section or the wait is threshold_ns old: the domain, the pool or queue,
+ * the noticing thread, the reader's tid and age.  At most one report per
+ * domain per 10 s.  The threshold is 1 s, or SMR_STALL_WARN_MS (0: off).
+ * A handler replaces the report: it is called on the waiting thread when
+ * a wait (smr_wait, smr_synchronize, pool or retire) has been blocked for
+ * threshold_ns, then again each time the wait doubles, without the rate
+ * limit and never from a poll.  fn == NULL restores the default;
+ * threshold_ns == 0 turns either off. */
 typedef void (*smr_stall_fn)(smr_t smr, const struct smr_section_info *oldest,
     uint64_t waited_ns, void *arg);
 SMR_API void smr_set_stall_handler(smr_t smr, uint64_t threshold_ns,
