@@ -1229,6 +1229,20 @@ smr_set_stall_handler(smr_t smr, uint64_t threshold_ns, smr_stall_fn fn,
     pthread_mutex_unlock(&smr->d_lock);
 }
 
+bool
+smr__reports_on(smr_t smr)
+{
+    smr__check(smr, "smr__reports_on");
+    return atomic_load_rlx(&smr->d_stall_ns) != 0;  /* no partner */
+}
+
+struct smr__retire_conf *
+smr__retire_conf(smr_t smr)
+{
+    smr__check(smr, "smr__retire_conf");
+    return &smr->d_retire;
+}
+
 /* What noticed a stall: the API call, or a client's queue (KIND "NAME"). */
 struct smr__who {
     const char *kind;

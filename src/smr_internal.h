@@ -135,6 +135,7 @@ struct smr {
     smr_stall_fn d_stall_fn;
     void *d_stall_arg;
     char d_name[48];
+    struct smr__retire_conf d_retire;   /* src/retire.c's, not ours */
     /* Coarse ms of the last look at the oldest section (atomic; 32-bit,
      * wraps harmlessly).  Own line: every failing poll reads it. */
     uint32_t d_note_ms __attribute__((aligned(SMR__CACHE_LINE)));

@@ -28,6 +28,28 @@ bool smr__wait_for(smr_t smr, smr_seq_t goal, const char *kind,
     const char *name);
 
 /*
+ * smr_retire's per-domain limits and counters (src/retire.c): kept in the
+ * domain so that they live exactly as long as it does (retire's own
+ * record comes and goes with its batches).  The core zeroes it at
+ * smr_create and never reads it.  Every field is accessed with relaxed
+ * atomics (retire.c; no partner: settings and statistics only).
+ */
+struct smr__retire_conf {
+    size_t rc_cap;              /* pending_cap, 0: the default */
+    uint32_t rc_flags;          /* SMR_RETIRE_NOWAIT */
+    uint32_t rc_reported;       /* 1: the first overshoot was reported */
+    uint64_t rc_sync;           /* retires past the cap that waited */
+    uint64_t rc_over;           /* retires past the cap that did not wait */
+};
+struct smr__retire_conf *smr__retire_conf(smr_t smr);
+
+/* Are reports on for this domain (SMR_STALL_WARN_MS=0 or a zero
+ * smr_set_stall_handler threshold turns them off)?  For one-time
+ * warnings of libsmr's clients (a pool or retire queue past its cap
+ * without waiting). */
+bool smr__reports_on(smr_t smr);
+
+/*
  * Print "libsmr: WHAT \"NAME\": KIND: message" to stderr.  NAME may be
  * NULL ("libsmr: WHAT: KIND: message"), and WHAT too if NAME is ("libsmr:
  * KIND: message").  Every misuse report and warning goes through here.
