@@ -553,14 +553,21 @@ struct smr_pool_stats {
     uint64_t buckets_reused;  /* queued buckets whose grace period passed */
     uint64_t sync_reclaims;   /* frees past the cap that waited */
     size_t pending_peak;      /* high-water mark of pending */
+    uint64_t nowait_over;     /* frees past the cap that did not wait
+                               * (SMR_POOL_NOWAIT) */
 };
+
+/* (+) Pool flags.  SMR_POOL_NOWAIT: a free past the cap never waits for
+ * readers; pending is unbounded while a reader stays inside (counted in
+ * nowait_over, reported once on stderr). */
+#define SMR_POOL_NOWAIT 0x100
 
 /* (+) Everything smr_pool_create takes, plus hooks and limits. */
 struct smr_pool_args {
     size_t size;              /* object size (> 0) */
     size_t align;             /* 0 or a power of two */
     smr_t smr;                /* NULL: plain object cache, immediate reuse */
-    int flags;                /* none defined yet: 0 */
+    int flags;                /* 0 or SMR_POOL_NOWAIT */
     /* init/fini: once per object when slab memory is first carved / before
      * it goes back to the OS (locks and other type-stable state). */
     void (*init)(void *obj, void *arg);
@@ -573,7 +580,8 @@ struct smr_pool_args {
     unsigned bucket_max;      /* max objects per bucket (0: default) */
 };
 
-/* NULL + errno (EINVAL: size 0, align not a power of two; ENOMEM). */
+/* NULL + errno (EINVAL: size 0, align not a power of two, unknown flags;
+ * ENOMEM). */
 SMR_API smr_pool_t smr_pool_create(const char *name, size_t size,
     size_t align, smr_t smr, int flags);
 SMR_API smr_pool_t smr_pool_create_args(const char *name,

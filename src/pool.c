@@ -61,7 +61,9 @@
  * waits for the head's tag (smr_wait) and moves it to the cached list.
  * Inside a section the free may exceed the cap but never blocks.  So
  * pending <= live threads x bucket_max + pending_cap whenever frees happen
- * outside sections.
+ * outside sections.  A SMR_POOL_NOWAIT pool never waits there either: its
+ * frees past the cap are counted (p_nowait_over), the first one is
+ * reported, and pending is unbounded while a reader stays inside.
  *
  * Bucket size adapts as in UMA: it starts at 16 (or bucket_max if less),
  * grows when refills from the FIFO/slabs come often or p_lock is
@@ -249,6 +251,7 @@ struct smr_pool {
     bool p_vg;                      /* running under Valgrind */
     bool p_work_out;                /* per-object work at alloc (ctor, aids) */
     bool p_work_in;                 /* per-object work when cached (dtor, aids) */
+    bool p_nowait;                  /* SMR_POOL_NOWAIT */
     size_t p_cap;
     void (*p_init)(void *, void *);
     void (*p_fini)(void *, void *);
@@ -280,6 +283,7 @@ struct smr_pool {
     uint64_t p_allocs_dead, p_frees_dead;   /* from caches that are gone */
     uint64_t p_buckets_queued, p_buckets_reused, p_sync_reclaims;
     size_t p_pending_peak;
+    uint64_t p_nowait_over;         /* atomic: frees past the cap, no wait */
     uint64_t p_win_t0;
     uint32_t p_win_n;
 };
@@ -335,13 +339,15 @@ pool_show_stats(void)
         fprintf(stderr, "libsmr: pool \"%s\": size %zu, in use %zu, "
             "pending %zu (peak %zu), cached %zu, slabs %zu, %zu KiB; "
             "allocs %llu, frees %llu, buckets queued %llu / reused %llu, "
-            "synchronous reclaims %llu\n", live[i]->p_name, st.size,
+            "synchronous reclaims %llu, past the cap without waiting %llu\n",
+            live[i]->p_name, st.size,
             st.in_use, st.pending, st.pending_peak, st.cached, st.slabs,
             st.bytes / 1024, (unsigned long long)st.allocs,
             (unsigned long long)st.frees,
             (unsigned long long)st.buckets_queued,
             (unsigned long long)st.buckets_reused,
-            (unsigned long long)st.sync_reclaims);
+            (unsigned long long)st.sync_reclaims,
+            (unsigned long long)st.nowait_over);
     }
     free(live);
 }
@@ -374,7 +380,7 @@ pool_die(const struct smr_pool *pool, const char *fmt, ...)
     abort();
 }
 
-__attribute__((cold, unused, format(printf, 2, 3)))
+__attribute__((cold, format(printf, 2, 3)))
 static void
 pool_warn(const struct smr_pool *pool, const char *fmt, ...)
 {
@@ -1119,8 +1125,27 @@ pool_age_check(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
 }
 
 /*
+ * A free of a SMR_POOL_NOWAIT pool found the cap exceeded and did not
+ * wait: count it; the first one per pool says so on stderr (unless the
+ * domain's reports are off), naming the pool, the domain and the cap.
+ */
+static __attribute__((cold, noinline)) void
+pool_nowait_over(struct smr_pool *pool)
+{
+    /* Statistics only: relaxed, no partner.  The RMW's result elects the
+     * one reporter. */
+    if (__atomic_fetch_add(&pool->p_nowait_over, 1, __ATOMIC_RELAXED) == 0 &&
+        smr__reports_on(pool->p_smr))
+        pool_warn(pool, "pending past the cap (%zu) and SMR_POOL_NOWAIT: "
+            "frees do not wait; pending is unbounded while a reader of "
+            "domain \"%s\" stays inside (reported once; see nowait_over)",
+            pool->p_cap, smr_name(pool->p_smr));
+}
+
+/*
  * Keep the shared pending part at the cap (SPEC §2): reclaim expired
- * heads; past that, outside every section, wait for the head.
+ * heads; past that, outside every section, wait for the head (not in a
+ * SMR_POOL_NOWAIT pool: count the overshoot instead).
  */
 static void
 pool_enforce_cap(struct smr_pool *pool)
@@ -1134,8 +1159,14 @@ pool_enforce_cap(struct smr_pool *pool)
     while (atomic_load_rlx(&pool->p_queued) > (drain ? 0 : pool->p_cap)) {
         took = pool_fifo_take(pool, false, false, &raced);
         if (!took && !raced) {
-            if (drain || smr_entered_any())
-                return;          /* inside a section: never block */
+            if (drain || pool->p_nowait || smr_entered_any()) {
+                /* Inside a section: never block.  NOWAIT: never at all;
+                 * hint (no partner) as above. */
+                if (pool->p_nowait &&
+                    atomic_load_rlx(&pool->p_queued) > pool->p_cap)
+                    pool_nowait_over(pool);
+                return;
+            }
             took = pool_fifo_take(pool, true, false, &raced);
             if (!took && !raced)
                 return;
@@ -1347,7 +1378,8 @@ smr_pool_create_args(const char *name, const struct smr_pool_args *args)
     size_t align, stride, slab, off;
     uint32_t nobjs, bmax, idx;
 
-    if (args == NULL || args->size == 0 || args->flags != 0 ||
+    if (args == NULL || args->size == 0 ||
+        (args->flags & ~SMR_POOL_NOWAIT) != 0 ||
         (args->align & (args->align - 1)) != 0 ||
         args->bucket_max > POOL_BUCKET_LIMIT) {
         errno = EINVAL;
@@ -1378,6 +1410,7 @@ smr_pool_create_args(const char *name, const struct smr_pool_args *args)
     snprintf(pool->p_name, sizeof(pool->p_name), "%s",
         name != NULL ? name : "pool");
     pool->p_smr = args->smr;
+    pool->p_nowait = (args->flags & SMR_POOL_NOWAIT) != 0;
     pool->p_size = args->size;
     pool->p_align = align;
     pool->p_stride = stride;
@@ -1894,6 +1927,7 @@ smr_pool_stats(smr_pool_t pool, struct smr_pool_stats *st)
     st->buckets_reused = pool->p_buckets_reused;
     st->sync_reclaims = pool->p_sync_reclaims;
     st->pending_peak = pool->p_pending_peak;
+    st->nowait_over = atomic_load_rlx(&pool->p_nowait_over);
     pool_unlock(pool);
 }
 

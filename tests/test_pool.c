@@ -891,6 +891,180 @@ Test(bound, free_inside_other_section_never_blocks, .timeout = 60)
     free_inside_no_block(false);
 }
 
+/*
+ * SMR_POOL_NOWAIT (SPEC §2: a latency-critical writer never blocks).  A
+ * reader holds a section for HOLD ms; a thread outside every section
+ * frees 3 x the cap.  With the flag no free waits (they all return while
+ * the reader is still inside), the overshoot is counted and pending grows
+ * past the bound; without it the same frees wait for the reader.  Either
+ * way everything drains once the reader leaves.
+ */
+enum { NW_BMAX = 16, NW_CAP = 64, NW_N = 3 * NW_CAP + 4 * NW_BMAX,
+       NW_HOLD = 500 };
+
+static smr_pool_t
+mkpool_flags(const char *name, smr_t smr, int flags)
+{
+    struct smr_pool_args a;
+    smr_pool_t p;
+
+    memset(&a, 0, sizeof(a));
+    a.size = 64;
+    a.smr = smr;
+    a.flags = flags;
+    a.bucket_max = NW_BMAX;
+    a.pending_cap = NW_CAP;
+    errno = 0;
+    p = smr_pool_create_args(name, &a);
+    cr_assert(p != NULL, "smr_pool_create_args(%s, flags %#x): errno %d",
+        name, flags, errno);
+    return p;
+}
+
+/* Frees NW_N objects past the cap with a reader inside; returns the time
+ * the frees took (ns) and the statistics right after them in *st. */
+static uint64_t
+nowait_frees(smr_t d, smr_pool_t p, int flags, struct held *h,
+    struct smr_pool_stats *st)
+{
+    static void *v[NW_N];
+    uint64_t t0, el;
+
+    for (int i = 0; i < NW_N; i++)
+        cr_assert_not_null(v[i] = smr_pool_alloc(p));
+    held_start(h, d, flags, NW_HOLD);
+    t0 = now_ns();
+    for (int i = 0; i < NW_N; i++)
+        smr_pool_free(p, v[i]);      /* outside every section */
+    el = now_ns() - t0;
+    *st = stats(p);
+    return el;
+}
+
+ALL_FLAGS(nowait, free_past_cap_never_blocks)
+ParameterizedTest(int *flags, nowait, free_past_cap_never_blocks,
+    .timeout = 60)
+{
+    smr_t d = mk("nowait", *flags);
+    smr_pool_t p = mkpool_flags("nowait", d, SMR_POOL_NOWAIT);
+    struct smr_pool_stats st;
+    struct held h;
+    uint64_t el = nowait_frees(d, p, *flags, &h, &st);
+    bool inside = atomic_load(&h.leaving) == 0;
+
+    cr_log_info("nowait %s: %d frees in %llu us, pending %zu, peak %zu, "
+        "over %llu", flags_name(*flags), NW_N, (ull)(el / 1000), st.pending,
+        st.pending_peak, (ull)st.nowait_over);
+    cr_assert(inside, "the reader left before the frees returned (%llu ms):"
+        " they waited for it", (ull)(el / MS));
+    cr_assert_lt(el, 250 * MS, "NOWAIT frees took %llu ms", (ull)(el / MS));
+    cr_assert_eq(st.sync_reclaims, 0, "a NOWAIT free waited");
+    cr_assert_gt(st.nowait_over, 0, "the overshoot was not counted");
+    cr_assert_gt(st.pending, (size_t)(NW_BMAX + NW_CAP),
+        "pending %zu within the bound: the cap was never passed",
+        st.pending);
+    cr_assert_geq(st.pending_peak, st.pending);
+    held_stop(&h);
+    cr_assert(drain(p, 10000), "pending %zu after the reader left",
+        stats(p).pending);
+    cr_assert_eq(stats(p).in_use, 0);
+    smr_pool_destroy(p);
+    smr_destroy(d);
+}
+
+/* The control: the same frees without the flag wait for the reader. */
+Test(nowait, control_without_flag_blocks, .timeout = 60)
+{
+    smr_t d = mk("wait", 0);
+    smr_pool_t p = mkpool_flags("wait", d, 0);
+    struct smr_pool_stats st;
+    struct held h;
+    uint64_t el = nowait_frees(d, p, 0, &h, &st);
+
+    cr_assert_geq(el, (NW_HOLD / 2) * MS, "frees past the cap took %llu ms:"
+        " they did not wait", (ull)(el / MS));
+    cr_assert_gt(st.sync_reclaims, 0);
+    cr_assert_eq(st.nowait_over, 0);
+    cr_assert_leq(st.pending_peak, (size_t)(NW_BMAX + NW_CAP));
+    held_stop(&h);
+    cr_assert(drain(p, 10000));
+    smr_pool_destroy(p);
+    smr_destroy(d);
+}
+
+Test(nowait, flag_accepted_by_create, .timeout = 30)
+{
+    smr_t d = mk("nowait-create", 0);
+    smr_pool_t p = smr_pool_create("nowait-create", 64, 0, d,
+        SMR_POOL_NOWAIT);
+
+    cr_assert_not_null(p);
+    smr_pool_destroy(p);
+    errno = 0;
+    cr_assert_null(smr_pool_create("nowait-bad", 64, 0, d,
+        SMR_POOL_NOWAIT | 0x1));
+    cr_assert_eq(errno, EINVAL);
+    smr_destroy(d);
+}
+
+/* In a child (its stderr captured): the frees past the cap, then drain. */
+static void
+nowait_child(void *arg)
+{
+    smr_t d;
+    smr_pool_t p;
+    struct smr_pool_stats st;
+    struct held h;
+
+    if (arg != NULL)
+        setenv("SMR_STALL_WARN_MS", arg, 1);
+    d = mk("nowait-dom", 0);
+    p = mkpool_flags("nowait-pool", d, SMR_POOL_NOWAIT);
+    (void)nowait_frees(d, p, 0, &h, &st);
+    held_stop(&h);
+    /* A second burst past the cap: still one report. */
+    (void)nowait_frees(d, p, 0, &h, &st);
+    held_stop(&h);
+    if (st.nowait_over < 2 || !drain(p, 10000))
+        _exit(3);
+    smr_pool_destroy(p);
+    smr_destroy(d);
+}
+
+static int
+count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (const char *q = hay; (q = strstr(q, needle)) != NULL; q++)
+        n++;
+    return n;
+}
+
+Test(nowait, reported_once, .timeout = 60)
+{
+    char buf[8192];
+    int status = child_stderr(nowait_child, NULL, buf, sizeof(buf));
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child status %#x, stderr: %s", status, buf);
+    cr_assert_eq(count_of(buf, "SMR_POOL_NOWAIT"), 1,
+        "want exactly one report, stderr: %s", buf);
+    cr_assert_eq(count_of(buf, "\n"), 1, "want one line, stderr: %s", buf);
+    cr_assert_not_null(strstr(buf, "pool \"nowait-pool\""), "%s", buf);
+    cr_assert_not_null(strstr(buf, "domain \"nowait-dom\""), "%s", buf);
+}
+
+Test(nowait, report_off_with_stall_warn_ms_0, .timeout = 60)
+{
+    char buf[8192];
+    int status = child_stderr(nowait_child, "0", buf, sizeof(buf));
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child status %#x, stderr: %s", status, buf);
+    cr_assert_eq(buf[0], '\0', "SMR_STALL_WARN_MS=0, stderr: %s", buf);
+}
+
 /* Bucket size grows under churn (fewer, larger buckets). */
 Test(bound, bucket_size_adapts, .timeout = 60)
 {
