@@ -532,6 +532,27 @@ SMR_API void smr_retire(smr_t smr, void *ptr, void (*reclaim)(void *ptr));
 SMR_API void smr_barrier(smr_t smr);
 /* (+) Retired entries of this domain not yet reclaimed (all threads). */
 SMR_API size_t smr_retire_pending(smr_t smr);
+/*
+ * (+) The domain's retire limits.  Past pending_cap entries in the queue
+ * (0: the default, SMR_RETIRE_CAP_DEFAULT), a retire made outside every
+ * section waits for readers and reclaims; with SMR_RETIRE_NOWAIT it never
+ * waits, and pending is unbounded while a reader stays inside (counted in
+ * smr_retire_stats, reported once on stderr).  0, or EINVAL for unknown
+ * flags.
+ */
+#define SMR_RETIRE_NOWAIT      0x100
+#define SMR_RETIRE_CAP_DEFAULT 4096
+SMR_API int smr_retire_set_limits(smr_t smr, size_t pending_cap, int flags);
+struct smr_retire_stats {
+    size_t pending;         /* smr_retire_pending */
+    size_t pending_cap;     /* the cap in force */
+    int flags;              /* SMR_RETIRE_NOWAIT, as set */
+    uint64_t sync_reclaims; /* retires past the cap that waited */
+    uint64_t nowait_over;   /* retires past the cap that did not wait
+                             * (SMR_RETIRE_NOWAIT) */
+    /* more fields may follow */
+};
+SMR_API void smr_retire_stats(smr_t smr, struct smr_retire_stats *st);
 
 /* ------------------------------------------------------------------ */
 /* The SMR pool: type-stable objects whose reuse waits for readers     */

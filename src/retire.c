@@ -63,10 +63,14 @@
  *      its own.  A callback that calls smr_barrier on its own domain would
  *      wait for itself: that aborts.
  *  R6  Bound (SPEC §2): pending <= live threads x RETIRE__BATCH (cursors)
- *      + RETIRE__CAP (FIFO; plus one batch per thread queuing at once).
- *      A retire made outside every section that finds the FIFO past the
+ *      + the cap (FIFO; plus one batch per thread queuing at once).  The
+ *      cap is the domain's pending_cap (smr_retire_set_limits; default
+ *      RETIRE__CAP), kept in the domain (struct smr__retire_conf, it lives
+ *      as long as the domain) and mirrored in the record (r_cap).  A
+ *      retire made outside every section that finds the FIFO past the
  *      cap waits for the head's tag and reclaims it; inside a section it
- *      never blocks.
+ *      never blocks, nor anywhere with SMR_RETIRE_NOWAIT (counted,
+ *      reported once: pending is then unbounded while a reader stays in).
  *  R7  A record is freed when it has no cursor, no FIFO batch, no claim
  *      and no temporary reference (retire__lock + r_lock held).  Idle
  *      cursors are evicted from a full thread table, so a long-lived
@@ -102,7 +106,8 @@
 
 /* ---- tunables --------------------------------------------------------- */
 #define RETIRE__BATCH   64u             /* entries per batch */
-#define RETIRE__CAP     4096u           /* FIFO entries before sync reclaim */
+#define RETIRE__CAP     ((size_t)SMR_RETIRE_CAP_DEFAULT)  /* FIFO entries
+                                         * before sync reclaim (default) */
 #define RETIRE__WHO     "smr_retire queue"  /* in stall reports */
 #define RETIRE__TICK_NS 1000000u        /* partial batch age that queues it */
 #define RETIRE__POLL_NS 50000u          /* min gap between failing polls */
@@ -170,6 +175,11 @@ struct retire__rec {
      * (retire__hint_locked). */
     smr_seq_t r_hint __attribute__((aligned(SMR__CACHE_LINE)));
     size_t r_qent;                  /* entries in the FIFO */
+    /* The domain's limits (R6), written under retire__lock and r_lock,
+     * read relaxed as hints (no partner): r_qent's line, so the check on
+     * every retire costs no extra miss. */
+    size_t r_cap;
+    bool r_nowait;
 };
 
 struct retire__thr {
@@ -229,6 +239,17 @@ retire__die(smr_t smr, const char *fmt, ...)
     smr__vsay("domain", name, "misuse", fmt, ap);
     va_end(ap);
     abort();
+}
+
+__attribute__((cold, format(printf, 2, 3)))
+static void
+retire__warn(smr_t smr, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    smr__vsay("domain", smr_name(smr), "warning", fmt, ap);
+    va_end(ap);
 }
 
 /* The domain id of the public header's domain head: never reused (the
@@ -463,14 +484,41 @@ retire__reclaim(struct retire__rec *r, uint64_t upto)
     return nb;
 }
 
+/* A SMR_RETIRE_NOWAIT retire past the cap: count it; the first one per
+ * domain says so on stderr (unless the domain's reports are off). */
+static __attribute__((cold, noinline)) void
+retire__nowait_over(smr_t smr, size_t cap)
+{
+    struct smr__retire_conf *rc = smr__retire_conf(smr);
+
+    /* Statistics only: relaxed, no partner; the exchange elects the one
+     * reporter. */
+    __atomic_fetch_add(&rc->rc_over, 1, __ATOMIC_RELAXED);
+    if (atomic_load_rlx(&rc->rc_reported) == 0 &&
+        __atomic_exchange_n(&rc->rc_reported, 1, __ATOMIC_RELAXED) == 0 &&
+        smr__reports_on(smr))
+        retire__warn(smr, "%s: pending past the cap (%zu) and "
+            "SMR_RETIRE_NOWAIT: retires do not wait; pending is unbounded "
+            "while a reader stays inside (reported once; see "
+            "smr_retire_stats)", RETIRE__WHO, cap);
+}
+
 /* Past the cap (R6): outside every section, wait for the head and reclaim
- * until the FIFO is back under the cap.  Inside a section: never block. */
+ * until the FIFO is back under the cap.  Inside a section: never block;
+ * SMR_RETIRE_NOWAIT: never at all. */
 static void
 retire__bound(struct retire__rec *r, smr_t smr)
 {
+    size_t cap = atomic_load_rlx(&r->r_cap);   /* hint (no partner) */
+    bool waited = false;
+
+    if (atomic_load_rlx(&r->r_nowait)) {
+        retire__nowait_over(smr, cap);
+        return;
+    }
     if (smr_entered(smr) || smr_entered_any())
         return;
-    while (atomic_load_rlx(&r->r_qent) > RETIRE__CAP) {
+    while (atomic_load_rlx(&r->r_qent) > cap) {
         smr_seq_t tag;
 
         pthread_mutex_lock(&r->r_lock);
@@ -484,8 +532,24 @@ retire__bound(struct retire__rec *r, smr_t smr)
          * not, give up on the bound rather than spin. */
         if (!smr__wait_for(smr, tag, RETIRE__WHO, NULL))
             break;
+        waited = true;
         (void)retire__reclaim(r, UINT64_MAX);
     }
+    if (waited)     /* statistics: relaxed, no partner */
+        __atomic_fetch_add(&smr__retire_conf(smr)->rc_sync, 1,
+            __ATOMIC_RELAXED);
+}
+
+/* Mirror the domain's limits in r (R6); retire__lock held (every writer
+ * of the domain's limits holds it), and r_lock or r not yet shared. */
+static void
+retire__limits_locked(struct retire__rec *r, struct smr__retire_conf *rc)
+{
+    size_t cap = atomic_load_rlx(&rc->rc_cap);
+
+    atomic_store_rlx(&r->r_cap, cap != 0 ? cap : RETIRE__CAP);
+    atomic_store_rlx(&r->r_nowait,
+        (atomic_load_rlx(&rc->rc_flags) & SMR_RETIRE_NOWAIT) != 0);
 }
 
 /* ---- per-thread cursors ----------------------------------------------- */
@@ -583,6 +647,7 @@ retire__cur_slow(smr_t smr, uint64_t id)
         memset(r, 0, sizeof(*r));
         r->r_id = id;
         r->r_smr = smr;
+        retire__limits_locked(r, smr__retire_conf(smr));
         pthread_mutex_init(&r->r_lock, NULL);
         pthread_cond_init(&r->r_cv, NULL);
         SMR__DLIST_PUSH(&retire__recs, r, r_next, r_prev);
@@ -709,8 +774,9 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
         if (smr__poll_for(smr, hint, RETIRE__WHO, NULL))
             (void)retire__reclaim(r, UINT64_MAX);
     }
-    /* Relaxed: a hint; retire__bound re-reads under r_lock. */
-    if (__builtin_expect(atomic_load_rlx(&r->r_qent) > RETIRE__CAP, 0))
+    /* Relaxed: hints; retire__bound re-reads r_head under r_lock. */
+    if (__builtin_expect(atomic_load_rlx(&r->r_qent) >
+        atomic_load_rlx(&r->r_cap), 0))
         retire__bound(r, smr);
 }
 
@@ -840,6 +906,49 @@ smr_retire_pending(smr_t smr)
     }
     pthread_mutex_unlock(&retire__lock);
     return n;
+}
+
+SMR_API int
+smr_retire_set_limits(smr_t smr, size_t pending_cap, int flags)
+{
+    struct smr__retire_conf *rc;
+    struct retire__rec *r;
+
+    (void)smr_name(smr);    /* validates */
+    if ((flags & ~SMR_RETIRE_NOWAIT) != 0)
+        return EINVAL;
+    if (!retire__init())
+        return ENOMEM;
+    rc = smr__retire_conf(smr);
+    /* Under retire__lock: a record created meanwhile mirrors either the
+     * old limits and is updated here, or the new ones. */
+    pthread_mutex_lock(&retire__lock);
+    atomic_store_rlx(&rc->rc_cap, pending_cap);
+    atomic_store_rlx(&rc->rc_flags, (uint32_t)flags);
+    r = retire__rec_find(retire__id(smr));
+    if (r != NULL) {
+        pthread_mutex_lock(&r->r_lock);
+        retire__limits_locked(r, rc);
+        pthread_mutex_unlock(&r->r_lock);
+    }
+    pthread_mutex_unlock(&retire__lock);
+    return 0;
+}
+
+SMR_API void
+smr_retire_stats(smr_t smr, struct smr_retire_stats *st)
+{
+    struct smr__retire_conf *rc;
+    size_t cap;
+
+    st->pending = smr_retire_pending(smr);     /* validates */
+    rc = smr__retire_conf(smr);
+    /* Relaxed (no partner): a snapshot. */
+    cap = atomic_load_rlx(&rc->rc_cap);
+    st->pending_cap = cap != 0 ? cap : RETIRE__CAP;
+    st->flags = (int)atomic_load_rlx(&rc->rc_flags);
+    st->sync_reclaims = atomic_load_rlx(&rc->rc_sync);
+    st->nowait_over = atomic_load_rlx(&rc->rc_over);
 }
 
 /* ---- thread exit and fork --------------------------------------------- */

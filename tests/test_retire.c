@@ -602,6 +602,220 @@ Test(bound, never_blocks_inside_other_domain_section, .timeout = 60)
 }
 
 /* ------------------------------------------------------------------ */
+/* Limits: pending_cap and SMR_RETIRE_NOWAIT (issue 14)                 */
+/* ------------------------------------------------------------------ */
+
+Test(limits, defaults_and_einval, .timeout = 30)
+{
+    smr_t s = mk("ret-lim", 0);
+    struct smr_retire_stats st;
+
+    smr_retire_stats(s, &st);
+    cr_assert_eq(st.pending, 0);
+    cr_assert_eq(st.pending_cap, (size_t)CAP);
+    cr_assert_eq(st.pending_cap, (size_t)SMR_RETIRE_CAP_DEFAULT);
+    cr_assert_eq(st.flags, 0);
+    cr_assert_eq(st.sync_reclaims, 0);
+    cr_assert_eq(st.nowait_over, 0);
+    cr_assert_eq(smr_retire_set_limits(s, 64, 0x1), EINVAL);
+    cr_assert_eq(smr_retire_set_limits(s, 64, SMR_RETIRE_NOWAIT), 0);
+    smr_retire_stats(s, &st);
+    cr_assert_eq(st.pending_cap, 64);
+    cr_assert_eq(st.flags, SMR_RETIRE_NOWAIT);
+    cr_assert_eq(smr_retire_set_limits(s, 0, 0), 0);
+    smr_retire_stats(s, &st);
+    cr_assert_eq(st.pending_cap, (size_t)CAP, "0 restores the default");
+    cr_assert_eq(st.flags, 0);
+    smr_destroy(s);
+}
+
+/*
+ * A small cap makes a retire wait: with cap 64 and a reader inside,
+ * retiring from outside every section blocks once the queue holds more
+ * than 64 entries (the second full batch), not at 4096.  Limits set
+ * before the first retire (no retire state yet) and after it both count.
+ */
+static void
+small_cap(int flags, bool set_late)
+{
+    enum { SCAP = 64 };
+    smr_t s = mk("ret-cap", flags);
+    struct smr_retire_stats st;
+    struct held h;
+    const unsigned hold = 400;
+    const int n = SCAP + 4 * BATCH;
+    const size_t bound = BATCH + SCAP + BATCH;
+    int blocked_at = -1;
+
+    if (set_late) {
+        retire_obj(s, 0);       /* creates the retire state first */
+        smr_barrier(s);
+    }
+    cr_assert_eq(smr_retire_set_limits(s, SCAP, 0), 0);
+    held_start(&h, s, flags, hold);
+    watched = &h;
+    for (int i = 1; i <= n; i++) {
+        uint64_t a = now_ns();
+        retire_obj(s, i);
+        if (blocked_at < 0 && now_ns() - a > 100 * MS)
+            blocked_at = i;
+        cr_assert_leq(smr_retire_pending(s), bound,
+            "pending %zu > bound %zu after retire %d",
+            smr_retire_pending(s), bound, i);
+    }
+    cr_assert(blocked_at >= 0, "no retire waited past a cap of %d", SCAP);
+    cr_assert(blocked_at <= SCAP + 2 * BATCH, "first wait at retire %d, "
+        "past cap %d + 2 batches", blocked_at, SCAP);
+    smr_retire_stats(s, &st);
+    cr_assert_gt(st.sync_reclaims, 0);
+    cr_assert_eq(st.nowait_over, 0);
+    cr_assert(pthread_join(h.tid, NULL) == 0);
+    smr_barrier(s);
+    cr_assert_eq(smr_retire_pending(s), 0);
+    assert_once(1, n + 1);
+    cr_assert(atomic_load(&violations) == 0);
+    watched = NULL;
+    smr_destroy(s);
+}
+
+ALL_FLAGS(limits, small_cap_waits)
+ParameterizedTest(int *flags, limits, small_cap_waits, .timeout = 60)
+{
+    small_cap(*flags, false);
+}
+
+Test(limits, small_cap_set_after_first_retire, .timeout = 60)
+{
+    small_cap(0, true);
+}
+
+/*
+ * SMR_RETIRE_NOWAIT: a reader holds a section for NW_HOLD ms; a thread
+ * outside every section retires 3 x the cap.  No retire waits (they all
+ * return with the reader still inside), the overshoot is counted, nothing
+ * is reclaimed early, and smr_barrier drains everything afterwards.
+ */
+enum { NW_HOLD = 500 };
+
+static uint64_t
+nowait_retires(smr_t s, int flags, size_t cap, int lo, int n,
+    struct held *h)
+{
+    uint64_t t0;
+
+    cr_assert_eq(smr_retire_set_limits(s, cap, SMR_RETIRE_NOWAIT), 0);
+    held_start(h, s, flags, NW_HOLD);
+    watched = h;
+    t0 = now_ns();
+    for (int i = lo; i < lo + n; i++)
+        retire_obj(s, i);
+    return now_ns() - t0;
+}
+
+static void
+nowait(int flags, size_t cap)
+{
+    smr_t s = mk("ret-nowait", flags);
+    struct smr_retire_stats st;
+    struct held h;
+    size_t eff = cap != 0 ? cap : (size_t)CAP;
+    const int n = (int)(3 * eff);
+    uint64_t el = nowait_retires(s, flags, cap, 0, n, &h);
+    bool inside = atomic_load(&h.leaving) == 0;
+
+    smr_retire_stats(s, &st);
+    cr_log_info("retire nowait %s cap %zu: %d retires in %llu us, pending "
+        "%zu, over %llu", flags_name(flags), eff, n,
+        (unsigned long long)(el / 1000), st.pending,
+        (unsigned long long)st.nowait_over);
+    cr_assert(inside, "the reader left before the retires returned (%llu "
+        "ms): they waited for it", (unsigned long long)(el / MS));
+    cr_assert_lt(el, 250 * MS, "NOWAIT retires took %llu ms",
+        (unsigned long long)(el / MS));
+    cr_assert_eq(st.sync_reclaims, 0);
+    cr_assert_gt(st.nowait_over, 0);
+    cr_assert_eq(st.pending, (size_t)n, "pending %zu, want all %d",
+        st.pending, n);
+    cr_assert_eq(atomic_load(&total), 0);
+    cr_assert(pthread_join(h.tid, NULL) == 0);
+    smr_barrier(s);
+    cr_assert_eq(smr_retire_pending(s), 0);
+    assert_once(0, n);
+    cr_assert(atomic_load(&violations) == 0);
+    watched = NULL;
+    smr_destroy(s);
+}
+
+ALL_FLAGS(limits, nowait_never_blocks)
+ParameterizedTest(int *flags, limits, nowait_never_blocks, .timeout = 60)
+{
+    nowait(*flags, 0);
+}
+
+Test(limits, nowait_never_blocks_small_cap, .timeout = 60)
+{
+    nowait(0, 64);
+}
+
+/* In a child (stderr captured): two bursts past the cap, then drain. */
+static void
+nowait_child(void *arg)
+{
+    smr_t s;
+    struct smr_retire_stats st;
+    struct held h;
+
+    if (arg != NULL)
+        setenv("SMR_STALL_WARN_MS", arg, 1);
+    s = mk("ret-nowait-dom", 0);
+    (void)nowait_retires(s, 0, 64, 0, 3 * 64, &h);
+    pthread_join(h.tid, NULL);
+    (void)nowait_retires(s, 0, 64, 3 * 64, 3 * 64, &h);
+    pthread_join(h.tid, NULL);
+    smr_retire_stats(s, &st);
+    if (st.nowait_over < 2)
+        _exit(3);
+    smr_barrier(s);
+    if (smr_retire_pending(s) != 0)
+        _exit(4);
+    smr_destroy(s);
+}
+
+static int
+count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (const char *q = hay; (q = strstr(q, needle)) != NULL; q++)
+        n++;
+    return n;
+}
+
+Test(limits, nowait_reported_once, .timeout = 60)
+{
+    char buf[8192];
+    int status = child_stderr(nowait_child, NULL, buf, sizeof(buf));
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child status %#x, stderr: %s", status, buf);
+    cr_assert_eq(count_of(buf, "SMR_RETIRE_NOWAIT"), 1,
+        "want exactly one report, stderr: %s", buf);
+    cr_assert_eq(count_of(buf, "\n"), 1, "want one line, stderr: %s", buf);
+    cr_assert_not_null(strstr(buf, "domain \"ret-nowait-dom\""), "%s", buf);
+    cr_assert_not_null(strstr(buf, "smr_retire queue"), "%s", buf);
+}
+
+Test(limits, nowait_report_off_with_stall_warn_ms_0, .timeout = 60)
+{
+    char buf[8192];
+    int status = child_stderr(nowait_child, "0", buf, sizeof(buf));
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child status %#x, stderr: %s", status, buf);
+    cr_assert_eq(buf[0], '\0', "SMR_STALL_WARN_MS=0, stderr: %s", buf);
+}
+
+/* ------------------------------------------------------------------ */
 /* Callbacks                                                           */
 /* ------------------------------------------------------------------ */
 
