@@ -526,6 +526,8 @@ smr_lazy_exit(smr_t smr)
  * reclaimed by any thread's later smr_retire or smr_barrier (orphans of
  * exited threads included), never by a worker thread.  reclaim runs on the reclaiming thread, maybe inside its own
  * section, with no libsmr lock held; it must not block on this domain.
+ * Past the domain's cap, outside every section, a retire waits for
+ * readers (unless SMR_RETIRE_NOWAIT; see smr_retire_set_limits).
  */
 SMR_API void smr_retire(smr_t smr, void *ptr, void (*reclaim)(void *ptr));
 /* Returns once every retire made before the call has been reclaimed. */
