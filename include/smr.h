@@ -524,10 +524,12 @@ smr_lazy_exit(smr_t smr)
  * Call reclaim(ptr) once every section that could have seen ptr has ended.
  * Batched per thread (one smr_advance per batch); queued batches are
  * reclaimed by any thread's later smr_retire or smr_barrier (orphans of
- * exited threads included), never by a worker thread.  reclaim runs on the reclaiming thread, maybe inside its own
- * section, with no libsmr lock held; it must not block on this domain.
- * Past the domain's cap, outside every section, a retire waits for
- * readers (unless SMR_RETIRE_NOWAIT; see smr_retire_set_limits).
+ * exited threads included), and by the domain's background reclaimer if
+ * one was started (none by default).  reclaim runs on the reclaiming
+ * thread, maybe inside its own section, with no libsmr lock held; it must
+ * not block on this domain.  Past the domain's cap, outside every section,
+ * a retire waits for readers (unless SMR_RETIRE_NOWAIT; see
+ * smr_retire_set_limits).
  */
 SMR_API void smr_retire(smr_t smr, void *ptr, void (*reclaim)(void *ptr));
 /* Returns once every retire made before the call has been reclaimed. */
@@ -555,6 +557,18 @@ struct smr_retire_stats {
     /* more fields may follow */
 };
 SMR_API void smr_retire_stats(smr_t smr, struct smr_retire_stats *st);
+/*
+ * (+) The optional background reclaimer of one domain: a thread that
+ * takes idle threads' partial batches and runs what expires, so a
+ * call_rcu-style writer may wait for its own callback.  It sleeps while
+ * nothing is pending.  Start: 0, EBUSY if running, ENOMEM, or
+ * pthread_create's error.  Stop joins it (no-op if not running); pending
+ * work stays for later calls.  smr_destroy stops it; exit() stops every
+ * one; a fork child has none (start it again there).  Stop or destroy
+ * from a reclaim callback aborts (it would join itself).
+ */
+SMR_API int smr_reclaimer_start(smr_t smr);
+SMR_API void smr_reclaimer_stop(smr_t smr);
 
 /* ------------------------------------------------------------------ */
 /* The SMR pool: type-stable objects whose reuse waits for readers     */

@@ -14,8 +14,11 @@
  * batch is tagged with ONE smr_advance when it leaves its thread and joins
  * its domain's FIFO; any thread reclaims it (runs every fn) once
  * smr_poll(tag) says every section that could have seen its pointers has
- * ended.  There is no worker thread: smr_retire polls the FIFO head,
- * smr_barrier waits for it.
+ * ended.  There is no worker thread by default: smr_retire polls the FIFO
+ * head, smr_barrier waits for it.  An optional background reclaimer
+ * (src/reclaim.c, smr_reclaimer_start) runs smr__retire_round: it takes
+ * partial batches older than a tick, as smr_barrier takes them, and
+ * reclaims the FIFO when no writer calls in; each new batch kicks it once.
  *
  *   thread A  [cursor: partial batch] --full / older than a tick-----+
  *   thread B  [cursor: partial batch] --smr_barrier steals it--------+
@@ -95,6 +98,7 @@
 #include <time.h>
 
 #include "smr.h"
+#include "reclaim.h"
 #include "smr_util.h"
 
 /* ---- atomics with the order in the name (STYLE.md 5) ------------------ */
@@ -716,7 +720,7 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
     struct retire__batch *b;
     uint64_t now;
     smr_seq_t hint;
-    bool queue;
+    bool queue, started = false;
 
     if (__builtin_expect(fn == NULL, 0))
         retire__die(smr, "smr_retire with a NULL reclaim function");
@@ -754,12 +758,16 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
         b->b_n = 0;
         b->b_born = now;
         atomic_store_rlx(&c->c_batch, b);   /* owner's peek: see above */
+        started = true;
     }
     b->b_ent[b->b_n].ptr = ptr;
     b->b_ent[b->b_n].fn = fn;
     b->b_n++;
     queue = b->b_n == RETIRE__BATCH || now - b->b_born >= RETIRE__TICK_NS;
     retire__spin_unlock(&c->c_lock);
+    /* Once per batch, after it is visible in the cursor (src/reclaim.c). */
+    if (started)
+        smr__reclaimer_kick(smr);
     if (queue)
         retire__queue_cur(c);
 
@@ -1056,4 +1064,60 @@ retire__atfork_child(void)
             retire__thr_drop_locked(t);
     }
     pthread_mutex_unlock(&retire__lock);
+}
+
+/* ---- the background reclaimer's round (src/reclaim.c) ------------------ */
+
+bool
+smr__retire_round(smr_t smr, uint64_t now, smr_seq_t *goal, uint64_t *due)
+{
+    struct retire__rec *r;
+    struct retire__batch *stolen = NULL, **tail = &stolen;
+
+    *goal = SMR_SEQ_INVALID;
+    *due = 0;
+    if (!retire__init())
+        return false;
+    pthread_mutex_lock(&retire__lock);
+    r = retire__rec_find(retire__id(smr));
+    if (r == NULL) {
+        pthread_mutex_unlock(&retire__lock);
+        return false;       /* nothing was ever retired here */
+    }
+    pthread_mutex_lock(&r->r_lock);
+    r->r_refs++;            /* R7: the record stays while we use it */
+    pthread_mutex_unlock(&retire__lock);
+
+    /* Partial batches a tick old go to the FIFO with one advance, under
+     * the two locks (R1, R3), as smr_barrier steals them; younger ones
+     * are left to fill and set *due.  born + tick, not now - born: the
+     * owner's now may be later than ours. */
+    for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next) {
+        struct retire__batch *b;
+
+        retire__spin_lock(&c->c_lock);
+        b = c->c_batch;
+        if (b != NULL && b->b_born + RETIRE__TICK_NS <= now) {
+            /* Relaxed: the owner's peek (see retire__steal_locked). */
+            atomic_store_rlx(&c->c_batch, NULL);
+            b->b_next = NULL;
+            *tail = b;
+            tail = &b->b_next;
+        } else if (b != NULL &&
+            (*due == 0 || b->b_born + RETIRE__TICK_NS < *due)) {
+            *due = b->b_born + RETIRE__TICK_NS;
+        }
+        retire__spin_unlock(&c->c_lock);
+    }
+    retire__enqueue_locked(r, stolen);
+    pthread_mutex_unlock(&r->r_lock);
+
+    (void)retire__reclaim(r, UINT64_MAX);
+
+    pthread_mutex_lock(&r->r_lock);
+    if (r->r_head != NULL)
+        *goal = r->r_head->b_tag;
+    pthread_mutex_unlock(&r->r_lock);
+    retire__rec_unref(r);
+    return *goal != SMR_SEQ_INVALID || *due != 0;
 }

@@ -149,6 +149,7 @@
 #include <unistd.h>
 
 #include "smr_clock.h"
+#include "reclaim.h"
 
 /* ---- atomics with the order in the name (STYLE.md 5) ------------------ */
 #define atomic_load_rlx(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -1033,6 +1034,8 @@ smr_destroy(smr_t smr)
     if (smr == NULL)
         return;
     smr__check(smr, "smr_destroy");
+    /* First: its callbacks may still release holds (src/reclaim.c). */
+    smr__reclaimer_destroy(smr);
     users = __atomic_load_n(&smr->d_users, __ATOMIC_ACQUIRE);
     if (users != 0)
         smr__die(smr, "smr_destroy while %u pool(s)/retire batch(es) still "

@@ -123,6 +123,9 @@ struct smr {
     uint64_t *d_used;            /* bitmap of claimed slots, d_cap bits */
     int d_limit;
     uint32_t d_users;            /* pools and retire batches (atomic) */
+    /* The background reclaimer (src/reclaim.c): NULL until the first
+     * smr_reclaimer_start, then fixed until smr_destroy (atomic). */
+    struct reclaim__rc *d_reclaimer;
     uint64_t d_st[6];            /* released slots' counters + atomics */
     /* Stall diagnostics ("Stall reports" in src/smr.c).  Under d_lock:
      * the oldest section seen (owner 0: none that can be aged), since

@@ -1,0 +1,39 @@
+/*-
+ * SPDX-License-Identifier: BSD-2-Clause
+ *
+ * The background reclaimer (src/reclaim.c) and the hooks its clients
+ * give it.  Nothing here is ABI.
+ */
+#ifndef SMR_RECLAIM_H
+#define SMR_RECLAIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "smr.h"
+
+/*
+ * New work on smr: a retire batch was started (its first entry went in).
+ * Called once per batch, with no libsmr lock held.  Without a running
+ * reclaimer it costs one acquire load of a per-domain pointer; with one,
+ * an exchange, and a mutex only when the reclaimer has seen no kick since
+ * its last look.
+ */
+void smr__reclaimer_kick(smr_t smr);
+
+/* smr_destroy, first thing: stop and free the domain's reclaimer. */
+void smr__reclaimer_destroy(smr_t smr);
+
+/*
+ * One round of the reclaimer on smr's retire state (src/retire.c): queue
+ * every partial batch older than a tick (taken from its cursor under its
+ * lock, as smr_barrier does, so none is ever in the reclaimer's hands:
+ * R1), reclaim every FIFO batch whose tag is reached, then say what is
+ * left: *goal, the FIFO head's tag (SMR_SEQ_INVALID: the FIFO is empty),
+ * and *due, the CLOCK_MONOTONIC ns at which the oldest remaining partial
+ * batch becomes a tick old (0: none).  Returns whether anything is left.
+ */
+bool smr__retire_round(smr_t smr, uint64_t now, smr_seq_t *goal,
+    uint64_t *due);
+
+#endif /* SMR_RECLAIM_H */
