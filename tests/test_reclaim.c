@@ -1,0 +1,485 @@
+/*-
+ * SPDX-License-Identifier: BSD-2-Clause
+ *
+ * The background reclaimer (Criterion): smr_reclaimer_start/stop (SPEC §2,
+ * "An optional background reclaimer").  A call_rcu-style writer that
+ * waits for its own callback without another libsmr call completes with
+ * it and hangs without it; readers still hold callbacks back; an idle
+ * reclaimer costs no CPU and a stalled reader does not make it spin;
+ * smr_barrier keeps its meaning; smr_destroy, stop, exit() and fork().
+ *
+ * Every test runs in its own process (Criterion's default).  Only the
+ * test's main thread calls cr_assert*; reclaim callbacks record what they
+ * saw in atomics.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <smr.h>
+
+#include "test_util.h"
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+#define NOBJ 100000
+static atomic_int count[NOBJ];
+
+static void
+count_fn(void *p)
+{
+    atomic_fetch_add((atomic_int *)p, 1);
+}
+
+static void
+retire_obj(smr_t s, int i)
+{
+    smr_retire(s, &count[i], count_fn);
+}
+
+/* Process CPU time (user + system), every thread. */
+static uint64_t
+proc_cpu_ns(void)
+{
+    struct rusage ru;
+
+    cr_assert(getrusage(RUSAGE_SELF, &ru) == 0);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+        (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+/* Threads of this process (Linux: /proc/self/task), -1 elsewhere. */
+static int
+nthreads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* call_rcu style: retire, then wait for the callback, no more calls    */
+/* ------------------------------------------------------------------ */
+
+/* liburcu's torture updater: the retire is the last libsmr call before
+ * it waits for its own callback.  With the reclaimer running it returns. */
+ALL_FLAGS(callrcu, completes)
+ParameterizedTest(int *flags, callrcu, completes, .timeout = 30)
+{
+    smr_t s = mk("rc-callrcu", *flags);
+
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    for (int i = 0; i < 20; i++) {
+        retire_obj(s, i);
+        cr_assert(wait_flag(&count[i], 1, 5000),
+            "%s: retire %d not reclaimed within 5 s with the reclaimer on",
+            flags_name(*flags), i);
+    }
+    smr_reclaimer_stop(s);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(atomic_load(&count[i]), 1);
+    smr_destroy(s);
+}
+
+/* The same program without the reclaimer (the default): nothing
+ * reclaims until some thread calls in again.  This is what the reclaimer
+ * is for; it also shows the default stays worker-free. */
+Test(callrcu, hangs_without_reclaimer, .timeout = 30)
+{
+    smr_t s = mk("rc-noworker", 0);
+
+    retire_obj(s, 0);
+    cr_assert_not(wait_flag(&count[0], 1, 300),
+        "reclaimed with no reclaimer and no further call");
+    smr_barrier(s);
+    cr_assert_eq(atomic_load(&count[0]), 1);
+    smr_destroy(s);
+}
+
+/* A retire made by a thread that then stays alive and idle: its partial
+ * batch sits in its cursor; the reclaimer takes it there (R1). */
+struct idle_retirer {
+    smr_t s;
+    atomic_int go_away;
+};
+
+static void *
+idle_retirer_main(void *arg)
+{
+    struct idle_retirer *ir = arg;
+
+    retire_obj(ir->s, 0);
+    retire_obj(ir->s, 1);
+    while (!atomic_load(&ir->go_away))
+        usleep(1000);
+    return NULL;
+}
+
+ALL_FLAGS(callrcu, idle_thread_batch)
+ParameterizedTest(int *flags, callrcu, idle_thread_batch, .timeout = 30)
+{
+    struct idle_retirer ir = { .s = mk("rc-idle", *flags) };
+    pthread_t t;
+
+    cr_assert_eq(smr_reclaimer_start(ir.s), 0);
+    cr_assert(pthread_create(&t, NULL, idle_retirer_main, &ir) == 0);
+    cr_assert(wait_flag(&count[0], 1, 5000) && wait_flag(&count[1], 1, 5000),
+        "an idle thread's partial batch was not reclaimed");
+    atomic_store(&ir.go_away, 1);
+    cr_assert(pthread_join(t, NULL) == 0);
+    smr_destroy(ir.s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Readers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A reader inside since before the retire holds the callback back; its
+ * exit (no wake-up of its own) lets the reclaimer run it. */
+ALL_FLAGS(readers, hold_callback)
+ParameterizedTest(int *flags, readers, hold_callback, .timeout = 30)
+{
+    smr_t s = mk("rc-reader", *flags);
+    struct held h;
+
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    held_start(&h, s, *flags, 0);
+    retire_obj(s, 0);
+    sleep_ms(150);
+    cr_assert_eq(atomic_load(&count[0]), 0,
+        "%s: reclaimed while a reader that could see it is inside",
+        flags_name(*flags));
+    held_stop(&h);
+    cr_assert(wait_flag(&count[0], 1, 5000),
+        "not reclaimed after the reader left");
+    smr_destroy(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* CPU: sleeping while idle, not spinning while a reader stays          */
+/* ------------------------------------------------------------------ */
+
+Test(cpu, idle_reclaimer_sleeps, .timeout = 30)
+{
+    smr_t s = mk("rc-cpu", 0);
+    uint64_t c0, c1;
+
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    /* Some work first, so that it has been through a round and a wait. */
+    retire_obj(s, 0);
+    cr_assert(wait_flag(&count[0], 1, 5000));
+    sleep_ms(20);
+    c0 = proc_cpu_ns();
+    sleep_ms(300);
+    c1 = proc_cpu_ns();
+    cr_assert_lt(c1 - c0, 5 * MS,
+        "idle process used %llu us of CPU in 300 ms with the reclaimer on",
+        (ull)((c1 - c0) / 1000));
+    smr_destroy(s);
+}
+
+/* Pending work behind a reader that stays inside: the reclaimer polls
+ * with backoff (at most every ms), it does not burn a core. */
+Test(cpu, stalled_reader_no_spin, .timeout = 30)
+{
+    smr_t s = mk("rc-stall", 0);
+    struct held h;
+    uint64_t c0, c1;
+
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    held_start(&h, s, 0, 0);
+    retire_obj(s, 0);
+    sleep_ms(20);
+    c0 = proc_cpu_ns();
+    sleep_ms(300);
+    c1 = proc_cpu_ns();
+    held_stop(&h);
+    cr_assert_lt(c1 - c0, 60 * MS,
+        "reclaimer used %llu us of CPU in 300 ms behind a stalled reader",
+        (ull)((c1 - c0) / 1000));
+    cr_assert(wait_flag(&count[0], 1, 5000));
+    smr_destroy(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* smr_barrier with the reclaimer running                              */
+/* ------------------------------------------------------------------ */
+
+struct flood {
+    smr_t s;
+    int lo, hi;
+};
+
+static void *
+flood_main(void *arg)
+{
+    struct flood *f = arg;
+
+    for (int i = f->lo; i < f->hi; i++) {
+        retire_obj(f->s, i);
+        if ((i & 255) == 0)
+            sched_yield();
+    }
+    return NULL;
+}
+
+/* Every retire made before smr_barrier was reclaimed when it returns,
+ * exactly once, while the reclaimer takes batches and claims of its own. */
+ALL_FLAGS(barrier, with_reclaimer)
+ParameterizedTest(int *flags, barrier, with_reclaimer, .timeout = 60)
+{
+    smr_t s = mk("rc-barrier", *flags);
+    struct flood f;
+    pthread_t t;
+    int n = 0;
+
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    f.s = s;
+    f.lo = NOBJ / 2;
+    f.hi = NOBJ;
+    cr_assert(pthread_create(&t, NULL, flood_main, &f) == 0);
+    for (int round = 0; round < 40; round++) {
+        for (int k = 0; k < 1000; k++, n++)
+            retire_obj(s, n);
+        smr_barrier(s);
+        for (int i = 0; i < n; i++)
+            cr_assert_eq(atomic_load(&count[i]), 1,
+                "%s: object %d reclaimed %d times after smr_barrier",
+                flags_name(*flags), i, atomic_load(&count[i]));
+    }
+    cr_assert(pthread_join(t, NULL) == 0);
+    smr_barrier(s);
+    for (int i = NOBJ / 2; i < NOBJ; i++)
+        cr_assert_eq(atomic_load(&count[i]), 1);
+    cr_assert_eq(smr_retire_pending(s), 0);
+    smr_destroy(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start, stop, destroy, exit                                          */
+/* ------------------------------------------------------------------ */
+
+Test(life, start_stop, .timeout = 30)
+{
+    smr_t s = mk("rc-life", 0);
+    int base = nthreads();
+
+    smr_reclaimer_stop(s);                      /* not running: no-op */
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    cr_assert_eq(smr_reclaimer_start(s), EBUSY);
+    if (base > 0)
+        cr_assert_eq(nthreads(), base + 1);
+    smr_reclaimer_stop(s);
+    if (base > 0)
+        cr_assert_eq(nthreads(), base, "stop did not join the thread");
+    smr_reclaimer_stop(s);
+    /* Stopped: pending work stays for later calls. */
+    retire_obj(s, 0);
+    sleep_ms(50);
+    cr_assert_eq(atomic_load(&count[0]), 0);
+    /* Restarted: the first round finds it. */
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    cr_assert(wait_flag(&count[0], 1, 5000));
+    for (int i = 1; i < 50; i++) {
+        smr_reclaimer_stop(s);
+        retire_obj(s, i);
+        cr_assert_eq(smr_reclaimer_start(s), 0);
+    }
+    for (int i = 1; i < 50; i++)
+        cr_assert(wait_flag(&count[i], 1, 5000));
+    smr_reclaimer_stop(s);
+    smr_destroy(s);
+}
+
+/* smr_destroy stops a running reclaimer (asleep, or just done with
+ * work): the thread is joined, nothing hangs, nothing leaks (ASan builds
+ * check the last). */
+Test(life, destroy_stops, .timeout = 30)
+{
+    int base = nthreads();
+
+    for (int round = 0; round < 20; round++) {
+        smr_t s = mk("rc-destroy", round % 3 == 2 ? SMR_LAZY : 0);
+
+        cr_assert_eq(smr_reclaimer_start(s), 0);
+        if (round & 1) {
+            retire_obj(s, round);
+            cr_assert(wait_flag(&count[round], 1, 5000));
+        }
+        smr_destroy(s);
+        if (base > 0)
+            cr_assert_eq(nthreads(), base, "round %d: thread left", round);
+    }
+}
+
+/* Several domains, each with its own reclaimer, at once. */
+Test(life, many_domains, .timeout = 30)
+{
+    smr_t s[8];
+
+    for (int i = 0; i < 8; i++) {
+        s[i] = mk("rc-many", all_flags[i % 3]);
+        cr_assert_eq(smr_reclaimer_start(s[i]), 0);
+        retire_obj(s[i], i);
+    }
+    for (int i = 0; i < 8; i++)
+        cr_assert(wait_flag(&count[i], 1, 5000), "domain %d", i);
+    for (int i = 0; i < 8; i++)
+        smr_destroy(s[i]);
+}
+
+/* exit() with a reclaimer running and work pending behind a reader:
+ * the atexit handler stops it promptly (no hang, clean status). */
+static void
+exit_running(void *arg)
+{
+    smr_t s = mk("rc-exit", 0);
+    struct held h;
+
+    (void)arg;
+    if (smr_reclaimer_start(s) != 0)
+        _exit(3);
+    held_start(&h, s, 0, 0);
+    for (int i = 0; i < 100; i++)
+        retire_obj(s, i);
+    /* Not _exit: atexit handlers run; the reader thread is still inside. */
+    exit(0);
+}
+
+Test(life, exit_with_reclaimer, .timeout = 30)
+{
+    char buf[512];
+    int st = child_stderr(exit_running, NULL, buf, sizeof(buf));
+
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "status %#x, stderr: %s", st, buf);
+}
+
+/* Misuse: stop or destroy from a reclaim callback on the reclaimer
+ * thread would join itself: abort with a message. */
+static smr_t misuse_smr;
+
+static void
+stop_fn(void *p)
+{
+    (void)p;
+    smr_reclaimer_stop(misuse_smr);
+}
+
+static void
+destroy_fn(void *p)
+{
+    (void)p;
+    smr_destroy(misuse_smr);
+}
+
+static void
+misuse_child(void *arg)
+{
+    misuse_smr = mk("rc-misuse", 0);
+    if (smr_reclaimer_start(misuse_smr) != 0)
+        _exit(3);
+    smr_retire(misuse_smr, NULL, (void (*)(void *))arg);
+    sleep_ms(5000);
+}
+
+Test(life, stop_from_callback_aborts, .timeout = 30)
+{
+    char buf[1024];
+    int st = child_stderr(misuse_child, (void *)stop_fn, buf, sizeof(buf));
+
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+    cr_assert(strstr(buf, "smr_reclaimer_stop from the domain's reclaimer") &&
+        strstr(buf, "rc-misuse"), "stderr: %s", buf);
+    st = child_stderr(misuse_child, (void *)destroy_fn, buf, sizeof(buf));
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+    cr_assert(strstr(buf, "smr_destroy from the domain's reclaimer"),
+        "stderr: %s", buf);
+}
+
+/* ------------------------------------------------------------------ */
+/* fork                                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The child has no reclaimer (documented): a retire there waits for a
+ * call in, until the child starts its own.  The parent's keeps running.
+ * Forks while the parent's reclaimer is busy (a flood of retires) leave
+ * the child's state consistent: its barrier reclaims what it owns.
+ */
+ALL_FLAGS(fork, child_stopped_restartable)
+ParameterizedTest(int *flags, fork, child_stopped_restartable, .timeout = 60)
+{
+    smr_t s = mk("rc-fork", *flags);
+    struct flood f;
+    pthread_t t;
+    int st;
+    pid_t pid;
+
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    f.s = s;
+    f.lo = 1000;
+    f.hi = NOBJ;
+    cr_assert(pthread_create(&t, NULL, flood_main, &f) == 0);
+    for (int k = 0; k < 3; k++) {
+        fflush(NULL);
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+            int bad = 0, obj = 10 + k;
+
+            retire_obj(s, obj);
+            sleep_ms(100);
+            bad |= atomic_load(&count[obj]) != 0 ? 1 : 0;   /* stopped */
+            smr_reclaimer_stop(s);                         /* no-op */
+            if (smr_reclaimer_start(s) != 0)
+                _exit(2);
+            if (!wait_flag(&count[obj], 1, 5000))
+                bad |= 4;
+            retire_obj(s, 20 + k);
+            if (!wait_flag(&count[20 + k], 1, 5000))
+                bad |= 8;
+            smr_barrier(s);
+            smr_destroy(s);     /* stops the child's reclaimer */
+            _exit(bad);
+        }
+        cr_assert(waitpid(pid, &st, 0) == pid);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+            "%s: child %d status %#x", flags_name(*flags), k, st);
+    }
+    cr_assert(pthread_join(t, NULL) == 0);
+    /* The parent's reclaimer still works. */
+    retire_obj(s, 30);
+    cr_assert(wait_flag(&count[30], 1, 5000));
+    smr_barrier(s);
+    for (int i = 1000; i < NOBJ; i++)
+        cr_assert_eq(atomic_load(&count[i]), 1);
+    for (int k = 0; k < 3; k++)
+        cr_assert_eq(atomic_load(&count[10 + k]), 0);  /* child-only */
+    smr_destroy(s);
+}
