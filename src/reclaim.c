@@ -114,10 +114,12 @@ static void reclaim__atfork_prepare(void);
 static void reclaim__atfork_parent(void);
 static void reclaim__atfork_child(void);
 static void reclaim__atexit(void);
+static void reclaim__destroy(smr_t smr);
 
 static void
 reclaim__init_once(void)
 {
+    smr__reclaimer_fini = reclaim__destroy;
     reclaim__once_err = pthread_atfork(reclaim__atfork_prepare,
         reclaim__atfork_parent, reclaim__atfork_child);
     if (reclaim__once_err == 0 && atexit(reclaim__atexit) != 0)
@@ -335,8 +337,9 @@ smr_reclaimer_stop(smr_t smr)
     pthread_mutex_unlock(&reclaim__lock);
 }
 
-void
-smr__reclaimer_destroy(smr_t smr)
+/* smr_destroy, first thing (smr__reclaimer_fini): stop and free. */
+static void
+reclaim__destroy(smr_t smr)
 {
     struct smr *d = (struct smr *)smr;
     struct reclaim__rc *rc = atomic_load_acq(&d->d_reclaimer);

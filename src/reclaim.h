@@ -21,8 +21,6 @@
  */
 void smr__reclaimer_kick(smr_t smr);
 
-/* smr_destroy, first thing: stop and free the domain's reclaimer. */
-void smr__reclaimer_destroy(smr_t smr);
 
 /*
  * One round of the reclaimer on smr's retire state (src/retire.c): queue

@@ -155,6 +155,10 @@ __attribute__((cold, format(printf, 2, 3)))
 void smr__warn(const struct smr *smr, const char *fmt, ...);
 void smr__check(const struct smr *smr, const char *what);
 
+/* Stops and frees d_reclaimer at smr_destroy; set by src/reclaim.c (before
+ * any d_reclaimer exists: the release store of d_reclaimer orders it). */
+extern void (*smr__reclaimer_fini)(smr_t smr);
+
 /* Lazy domains (src/smr_lazy.c). */
 bool smr__lazy_available(void);
 void smr__lazy_create(struct smr *smr);
