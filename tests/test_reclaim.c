@@ -82,6 +82,20 @@ nthreads(void)
     return n;
 }
 
+/* nthreads() once it equals want, or after 2 s.  A joined thread can stay
+ * listed for a moment: the kernel wakes pthread_join when it clears the
+ * thread's tid, a little before it unlists the task. */
+static int
+nthreads_settled(int want)
+{
+    uint64_t dl = now_ns() + 2000 * MS;
+    int n;
+
+    while ((n = nthreads()) != want && now_ns() < dl)
+        usleep(1000);
+    return n;
+}
+
 /* ------------------------------------------------------------------ */
 /* call_rcu style: retire, then wait for the callback, no more calls    */
 /* ------------------------------------------------------------------ */
@@ -293,10 +307,11 @@ Test(life, start_stop, .timeout = 30)
     cr_assert_eq(smr_reclaimer_start(s), 0);
     cr_assert_eq(smr_reclaimer_start(s), EBUSY);
     if (base > 0)
-        cr_assert_eq(nthreads(), base + 1);
+        cr_assert_eq(nthreads_settled(base + 1), base + 1);
     smr_reclaimer_stop(s);
     if (base > 0)
-        cr_assert_eq(nthreads(), base, "stop did not join the thread");
+        cr_assert_eq(nthreads_settled(base), base,
+            "stop did not join the thread");
     smr_reclaimer_stop(s);
     /* Stopped: pending work stays for later calls. */
     retire_obj(s, 0);
@@ -333,7 +348,8 @@ Test(life, destroy_stops, .timeout = 30)
         }
         smr_destroy(s);
         if (base > 0)
-            cr_assert_eq(nthreads(), base, "round %d: thread left", round);
+            cr_assert_eq(nthreads_settled(base), base,
+                "round %d: thread left", round);
     }
 }
 
