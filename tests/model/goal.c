@@ -17,26 +17,10 @@
 #include "model.h"
 
 static void *
-reader(void *arg)
-{
-    (void)arg;
-    rd_enter(0, false);
-    (void)rd_deref();
-    rd_exit(0);
-    return NULL;
-}
-
-static void *
 writer(void *arg)
 {
-    struct obj *old;
-    smr_seq_t goal;
-
     (void)arg;
-    old = wr_unlink(1);
-    goal = smr__advance_on(&D, NULL);
-    if (smr__poll_once(&D, NULL, goal, true) == 1)
-        wr_reuse(old);
+    wr_round(1, NULL, true);
     return NULL;
 }
 
@@ -60,7 +44,7 @@ main(void)
     model_init(0);
     D.h.s_wr_seq = D.s_rd_seq = D.l_barrier_seq = top;
     pthread_create(&b, NULL, badpoll, NULL);
-    pthread_create(&r, NULL, reader, NULL);
+    pthread_create(&r, NULL, reader_once, NULL);
     pthread_create(&w, NULL, writer, NULL);
     pthread_join(b, NULL);
     pthread_join(r, NULL);

@@ -238,4 +238,35 @@ wr_reuse(struct obj *o)
     o->val = POISON;
 }
 
+/* The writer's whole round: unlink (publish OBJ[next]), advance, poll
+ * once (force: as a waiter would), reuse if the goal is reached. */
+static inline void
+wr_round(int next, struct smr__slot *self, bool force)
+{
+    struct obj *old = wr_unlink(next);
+    smr_seq_t goal = smr__advance_on(&D, self);
+
+    if (smr__poll_once(&D, NULL, goal, force) == 1)
+        wr_reuse(old);
+}
+
+/* Advance and poll (as a waiter): move the clock one step, and the read
+ * hand with it when no reader holds it back. */
+static inline void
+wr_tick(void)
+{
+    (void)smr__poll_once(&D, NULL, smr__advance_on(&D, NULL), true);
+}
+
+/* A reader thread running one whole fenced section on word 0. */
+static void *
+reader_once(void *arg)
+{
+    (void)arg;
+    rd_enter(0, false);
+    (void)rd_deref();
+    rd_exit(0);
+    return NULL;
+}
+
 #endif /* SMR_MODEL_H */

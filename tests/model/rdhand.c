@@ -18,16 +18,6 @@
 static _Atomic smr_seq_t GOAL;
 
 static void *
-reader(void *arg)
-{
-    (void)arg;
-    rd_enter(0, false);
-    (void)rd_deref();
-    rd_exit(0);
-    return NULL;
-}
-
-static void *
 writer(void *arg)
 {
     struct smr__slot self = { 0 };
@@ -67,7 +57,7 @@ main(void)
 #else
     model_init(0);
 #endif
-    pthread_create(&r, NULL, reader, NULL);
+    pthread_create(&r, NULL, reader_once, NULL);
     pthread_create(&w, NULL, writer, NULL);
     pthread_create(&p, NULL, poller, NULL);
     pthread_join(r, NULL);

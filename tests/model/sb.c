@@ -41,13 +41,8 @@ writer(void *arg)
     struct smr__slot self = { 0 };
 
     (void)arg;
-    for (int i = 0; i < ROUNDS; i++) {
-        struct obj *old = wr_unlink(i + 1);
-        smr_seq_t goal = smr__advance_on(&D, &self);
-
-        if (smr__poll_once(&D, NULL, goal, true) == 1)
-            wr_reuse(old);
-    }
+    for (int i = 0; i < ROUNDS; i++)
+        wr_round(i + 1, &self, true);
     return NULL;
 }
 

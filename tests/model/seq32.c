@@ -102,7 +102,7 @@ runner(void *arg)
         if (i >= LAP && smr__ld_rlx(&D.h.s_wr_seq) ==
             (smr_seq_t)(SMR__SEQ_INIT + (2 * LAP) * SMR__SEQ_INCR))
             break;
-        (void)smr__poll_once(&D, NULL, smr__advance_on(&D, NULL), true);
+        wr_tick();
     }
     SIGNAL(LAPPED);
     WAIT_FOR(R_IN);
@@ -138,32 +138,16 @@ hook(smr_t smr, int point)
 }
 
 static void *
-reader(void *arg)
-{
-    (void)arg;
-    rd_enter(0, false);
-    (void)rd_deref();
-    rd_exit(0);
-    return NULL;
-}
-
-static void *
 runner(void *arg)
 {
-    struct obj *old;
-    smr_seq_t goal;
-
     (void)arg;
     for (int i = 0; i < LAP; i++) {
         if (smr__ld_rlx(&D.h.s_wr_seq) ==
             (smr_seq_t)(SMR__SEQ_INIT + (LAP - 1) * SMR__SEQ_INCR))
             break;
-        (void)smr__poll_once(&D, NULL, smr__advance_on(&D, NULL), true);
+        wr_tick();
     }
-    old = wr_unlink(1);
-    goal = smr__advance_on(&D, NULL);
-    if (smr__poll_once(&D, NULL, goal, true) == 1)
-        wr_reuse(old);
+    wr_round(1, NULL, true);
     return NULL;
 }
 #else
@@ -172,28 +156,12 @@ runner(void *arg)
 #endif
 
 static void *
-reader(void *arg)
-{
-    (void)arg;
-    rd_enter(0, false);
-    (void)rd_deref();
-    rd_exit(0);
-    return NULL;
-}
-
-static void *
 runner(void *arg)
 {
-    struct obj *old;
-    smr_seq_t goal;
-
     (void)arg;
     for (int i = 0; i < STEPS; i++)
-        (void)smr__poll_once(&D, NULL, smr__advance_on(&D, NULL), true);
-    old = wr_unlink(1);
-    goal = smr__advance_on(&D, NULL);
-    if (smr__poll_once(&D, NULL, goal, false) == 1)
-        wr_reuse(old);
+        wr_tick();
+    wr_round(1, NULL, false);
     return NULL;
 }
 #endif
@@ -207,7 +175,7 @@ main(void)
 #if defined(POLLER) || defined(READER)
     smr__test_hook = hook;
 #endif
-    pthread_create(&r, NULL, reader, NULL);
+    pthread_create(&r, NULL, reader_once, NULL);
     pthread_create(&w, NULL, runner, NULL);
 #ifdef POLLER
     pthread_t p;
