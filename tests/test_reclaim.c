@@ -448,15 +448,34 @@ Test(life, stop_from_callback_aborts, .timeout = 30)
  * Forks while the parent's reclaimer is busy (a flood of retires) leave
  * the child's state consistent: its barrier reclaims what it owns.
  */
+#if defined(__SANITIZE_ADDRESS__)
+#define RC_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RC_TEST_ASAN 1
+#endif
+#endif
+
 ALL_FLAGS(fork, child_stopped_restartable)
 ParameterizedTest(int *flags, fork, child_stopped_restartable, .timeout = 60)
 {
-    smr_t s = mk("rc-fork", *flags);
+    smr_t s;
     struct flood f;
     pthread_t t;
     int st;
     pid_t pid;
 
+#ifdef RC_TEST_ASAN
+    /*
+     * ASan's allocator is not fork-safe (GCC 12 libasan): a child forked
+     * while the parent's reclaimer frees (ASan's quarantine allocates)
+     * blocks forever on the sanitizer's size-class lock in its first
+     * malloc (seen: the child's reclaimer in GetFromAllocator).  As
+     * test_smr's fork.while_busy.
+     */
+    cr_skip_test("ASan allocator locks are not fork-safe");
+#endif
+    s = mk("rc-fork", *flags);
     cr_assert_eq(smr_reclaimer_start(s), 0);
     f.s = s;
     f.lo = 1000;
@@ -468,6 +487,8 @@ ParameterizedTest(int *flags, fork, child_stopped_restartable, .timeout = 60)
         cr_assert(pid >= 0);
         if (pid == 0) {
             int bad = 0, obj = 10 + k;
+
+            alarm(30);      /* a hung child must not keep ctest waiting */
 
             retire_obj(s, obj);
             sleep_ms(100);
