@@ -175,7 +175,11 @@ main(void)
 #if defined(POLLER) || defined(READER)
     smr__test_hook = hook;
 #endif
+#ifdef POLLER
+    pthread_create(&r, NULL, reader, NULL);
+#else
     pthread_create(&r, NULL, reader_once, NULL);
+#endif
     pthread_create(&w, NULL, runner, NULL);
 #ifdef POLLER
     pthread_t p;
