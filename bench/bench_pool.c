@@ -10,6 +10,7 @@
  *
  *   smr pool           smr_pool_alloc/smr_pool_free, default domain
  *   smr pool (lazy)    the same on an SMR_LAZY domain
+ *   smr pool (deferred) the same on an SMR_DEFERRED domain (limit 64)
  *   plain pool         smr_pool with smr == NULL (object cache, no grace)
  *   glibc              __libc_malloc/__libc_free
  *   jemalloc           malloc/free from dlopen("libjemalloc.so.2")
@@ -69,6 +70,7 @@ extern void __libc_free(void *);
 enum scheme {
     S_POOL,
     S_POOL_LAZY,
+    S_POOL_DEF,
     S_POOL_PLAIN,
     S_GLIBC,
     S_JEMALLOC,
@@ -80,6 +82,7 @@ enum scheme {
 static const char *const scheme_name[NSCHEME] = {
     [S_POOL] = "smr pool (default domain)",
     [S_POOL_LAZY] = "smr pool (lazy domain)",
+    [S_POOL_DEF] = "smr pool (deferred domain)",
     [S_POOL_PLAIN] = "plain pool (smr == NULL)",
     [S_GLIBC] = "glibc malloc/free",
     [S_JEMALLOC] = "jemalloc malloc/free",
@@ -88,6 +91,7 @@ static const char *const scheme_name[NSCHEME] = {
 };
 static const char *const scheme_key[NSCHEME] = {
     [S_POOL] = "smr_pool", [S_POOL_LAZY] = "smr_pool_lazy",
+    [S_POOL_DEF] = "smr_pool_deferred",
     [S_POOL_PLAIN] = "plain_pool", [S_GLIBC] = "glibc",
     [S_JEMALLOC] = "jemalloc", [S_MIMALLOC] = "mimalloc",
     [S_URCU] = "urcu_call_rcu",
@@ -105,8 +109,10 @@ static void *(*mi_malloc_fn)(size_t);
 static void (*mi_free_fn)(void *);
 static int g_have[NSCHEME];
 
-static smr_t g_smr, g_smr_lazy;
-static smr_pool_t g_pool, g_pool_lazy, g_pool_plain;
+static smr_t g_smr, g_smr_lazy, g_smr_def;
+static smr_pool_t g_pool, g_pool_lazy, g_pool_def, g_pool_plain;
+/* --rate: target frees per second per thread (0: full speed). */
+static uint64_t g_rate;
 
 static hwloc_topology_t g_topo;
 static int g_npu, g_pin;
@@ -119,8 +125,23 @@ struct worker {
     int pu_os;
     pthread_t th;
     double ns;
+    size_t rss;        /* RSS after the timed loop (worker 0, pool rows) */
     void *ring[RING];
 } __attribute__((aligned(CL)));
+
+static size_t rss_bytes(void);
+
+/* The SMR pool schemes (their rows get blocking/M, pending_peak, RSS). */
+static smr_pool_t
+smr_pool_of(int s)
+{
+    switch (s) {
+    case S_POOL:      return g_pool;
+    case S_POOL_LAZY: return g_pool_lazy;
+    case S_POOL_DEF:  return g_pool_def;
+    default:          return NULL;
+    }
+}
 
 /* ---- one alloc / one free per scheme ------------------------------------ */
 
@@ -136,6 +157,7 @@ s_alloc(int s)
     switch (s) {
     case S_POOL:       return smr_pool_alloc(g_pool);
     case S_POOL_LAZY:  return smr_pool_alloc(g_pool_lazy);
+    case S_POOL_DEF:   return smr_pool_alloc(g_pool_def);
     case S_POOL_PLAIN: return smr_pool_alloc(g_pool_plain);
     case S_GLIBC:      return __libc_malloc(OBJ_SIZE);
     case S_JEMALLOC:   return je_malloc(OBJ_SIZE);
@@ -151,6 +173,7 @@ s_free(int s, void *p)
     switch (s) {
     case S_POOL:       smr_pool_free(g_pool, p); return;
     case S_POOL_LAZY:  smr_pool_free(g_pool_lazy, p); return;
+    case S_POOL_DEF:   smr_pool_free(g_pool_def, p); return;
     case S_POOL_PLAIN: smr_pool_free(g_pool_plain, p); return;
     case S_GLIBC:      __libc_free(p); return;
     case S_JEMALLOC:   je_free(p); return;
@@ -162,13 +185,37 @@ s_free(int s, void *p)
     abort();
 }
 
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* --rate: op k may not start before t0 + k / rate seconds (spinning on
+ * CLOCK_MONOTONIC), so a thread does at most `rate` frees per second on
+ * average. */
+static inline void
+pace(uint64_t t0, uint64_t k)
+{
+    uint64_t due = t0 + k * 1000000000u / g_rate;
+
+    while (now_ns() < due)
+        cpu_relax();
+}
+
 /* One noinline loop per scheme, the switch hoisted out by the constant. */
 #define CHURN_FN(name, S)                                               \
     static __attribute__((noinline)) void                              \
     name(void **ring, uint64_t n)                                       \
     {                                                                   \
         unsigned i = 0;                                                 \
+        uint64_t t0 = now_ns();                                         \
+        int paced = g_rate != 0;                                        \
         for (uint64_t k = 0; k < n; k++) {                              \
+            if (paced)                                                  \
+                pace(t0, k);                                            \
             void *o = s_alloc(S);                                       \
             *(volatile uint64_t *)((char *)o + 32) = k;                 \
             s_free(S, ring[i]);                                         \
@@ -178,6 +225,7 @@ s_free(int s, void *p)
     }
 CHURN_FN(churn_pool, S_POOL)
 CHURN_FN(churn_pool_lazy, S_POOL_LAZY)
+CHURN_FN(churn_pool_def, S_POOL_DEF)
 CHURN_FN(churn_pool_plain, S_POOL_PLAIN)
 CHURN_FN(churn_glibc, S_GLIBC)
 CHURN_FN(churn_jemalloc, S_JEMALLOC)
@@ -185,7 +233,8 @@ CHURN_FN(churn_mimalloc, S_MIMALLOC)
 CHURN_FN(churn_urcu, S_URCU)
 
 static void (*const churn_fn[NSCHEME])(void **, uint64_t) = {
-    churn_pool, churn_pool_lazy, churn_pool_plain, churn_glibc,
+    churn_pool, churn_pool_lazy, churn_pool_def, churn_pool_plain,
+    churn_glibc,
     churn_jemalloc, churn_mimalloc, churn_urcu,
 };
 
@@ -214,6 +263,8 @@ worker_main(void *arg)
         uint64_t t0 = now_ns();
         churn_fn[s](w->ring, n);
         uint64_t t1 = now_ns();
+        if (w->id == 0 && smr_pool_of(s) != NULL)
+            w->rss = rss_bytes();
         for (int i = 0; i < RING; i++)
             s_free(s, w->ring[i]);
         w->ns = (double)(t1 - t0) / (double)n;
@@ -255,6 +306,44 @@ loadavg1(void)
     return l;
 }
 
+/* ---- pools: fresh per thread count, so that pending_peak is that count's --- */
+
+static struct smr_pool_stats g_tot;    /* default-domain pool, all counts */
+
+static void
+pools_create(void)
+{
+    g_pool = smr_pool_create("bench", OBJ_SIZE, 0, g_smr, 0);
+    g_pool_lazy = smr_pool_create("bench_lazy", OBJ_SIZE, 0, g_smr_lazy, 0);
+    g_pool_def = smr_pool_create("bench_deferred", OBJ_SIZE, 0, g_smr_def,
+        0);
+    g_pool_plain = smr_pool_create("bench_plain", OBJ_SIZE, 0, NULL, 0);
+    if (g_pool == NULL || g_pool_lazy == NULL || g_pool_def == NULL ||
+        g_pool_plain == NULL) {
+        perror("bench_pool: setup");
+        exit(1);
+    }
+}
+
+static void
+pools_destroy(void)
+{
+    struct smr_pool_stats ps;
+
+    smr_pool_stats(g_pool, &ps);
+    g_tot.allocs += ps.allocs;
+    g_tot.frees += ps.frees;
+    g_tot.buckets_queued += ps.buckets_queued;
+    g_tot.buckets_reused += ps.buckets_reused;
+    g_tot.sync_reclaims += ps.sync_reclaims;
+    g_tot.slabs = ps.slabs;
+    g_tot.bytes = ps.bytes;
+    smr_pool_destroy(g_pool);
+    smr_pool_destroy(g_pool_lazy);
+    smr_pool_destroy(g_pool_def);
+    smr_pool_destroy(g_pool_plain);
+}
+
 /* ---- one thread count: rounds of shuffled schemes -------------------------- */
 
 static void
@@ -263,9 +352,14 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
     struct worker *w = aligned_alloc(CL, sizeof(*w) * (size_t)nthreads);
     double val[rounds][NSCHEME];
     int order[NSCHEME], n = 0;
+    /* Pool rows: frees and sync reclaims over the timed rounds (deltas of
+     * smr_pool_stats around each run), peak RSS seen after a timed loop. */
+    uint64_t pfrees[NSCHEME] = {0}, psync[NSCHEME] = {0};
+    size_t prss[NSCHEME] = {0};
 
     memset(w, 0, sizeof(*w) * (size_t)nthreads);
     memset(val, 0, sizeof(val));
+    pools_create();
     for (int s = 0; s < NSCHEME; s++)
         if (g_have[s])
             order[n++] = s;
@@ -289,9 +383,20 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
         g_iters = r < 0 ? (iters + 9) / 10 : iters;
         for (int k = 0; k < n; k++) {
             int s = order[k];
+            struct smr_pool_stats b0, b1;
+            smr_pool_t pp = smr_pool_of(s);
             g_cur = s;
+            if (pp != NULL)
+                smr_pool_stats(pp, &b0);
             pthread_barrier_wait(&g_start);
             pthread_barrier_wait(&g_done);
+            if (pp != NULL && r >= 0) {
+                smr_pool_stats(pp, &b1);
+                pfrees[s] += b1.frees - b0.frees;
+                psync[s] += b1.sync_reclaims - b0.sync_reclaims;
+                if (w[0].rss > prss[s])
+                    prss[s] = w[0].rss;
+            }
             if (s == S_URCU)
                 urcu_memb_barrier();   /* flush call_rcu frees, untimed */
             if (r < 0)
@@ -324,8 +429,12 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
     }
     printf("\n%d thread%s%s:\n", nthreads, nthreads > 1 ? "s" : "",
         g_pin ? " (pinned, one PU each)" : " (not pinned)");
-    printf("  %-30s %8s %15s %8s %8s %8s %8s\n", "scheme (ns per op)",
-        "median", "min-max", "/glibc", "/jemal", "/mimal", "/urcu");
+    if (g_rate != 0)
+        printf("  paced: at most %llu frees/s per thread (ns per op is the "
+            "pacing, not the cost)\n", (unsigned long long)g_rate);
+    printf("  %-30s %8s %15s %8s %8s %8s %8s %10s %9s %8s\n",
+        "scheme (ns per op)", "median", "min-max", "/glibc", "/jemal",
+        "/mimal", "/urcu", "blocking/M", "pend_peak", "RSS MiB");
     for (int s = 0; s < NSCHEME; s++) {
         char range[32];
         if (!g_have[s]) {
@@ -341,16 +450,39 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
             else
                 printf(" %8s", "n/a");
         }
+        smr_pool_t pp = smr_pool_of(s);
+        if (pp != NULL) {
+            struct smr_pool_stats ps;
+            smr_pool_stats(pp, &ps);
+            printf(" %10.2f %9zu %8.1f", pfrees[s] ?
+                (double)psync[s] * 1e6 / (double)pfrees[s] : 0.0,
+                (size_t)ps.pending_peak, prss[s] / 1048576.0);
+        }
         printf("\n");
     }
     if (csv) {
-        printf("csv,threads,scheme,median_ns,min_ns,max_ns\n");
-        for (int s = 0; s < NSCHEME; s++)
-            if (g_have[s])
-                printf("csv,%d,%s,%.3f,%.3f,%.3f\n", nthreads, scheme_key[s],
-                    med[s], lo[s], hi[s]);
+        printf("csv,threads,scheme,median_ns,min_ns,max_ns,"
+            "blocking_per_m,pending_peak,rss_mib,rate\n");
+        for (int s = 0; s < NSCHEME; s++) {
+            if (!g_have[s])
+                continue;
+            printf("csv,%d,%s,%.3f,%.3f,%.3f", nthreads, scheme_key[s],
+                med[s], lo[s], hi[s]);
+            smr_pool_t pp = smr_pool_of(s);
+            if (pp != NULL) {
+                struct smr_pool_stats ps;
+                smr_pool_stats(pp, &ps);
+                printf(",%.3f,%zu,%.2f", pfrees[s] ?
+                    (double)psync[s] * 1e6 / (double)pfrees[s] : 0.0,
+                    (size_t)ps.pending_peak, prss[s] / 1048576.0);
+            } else {
+                printf(",,,");
+            }
+            printf(",%llu\n", (unsigned long long)g_rate);
+        }
     }
     fflush(stdout);
+    pools_destroy();
     free(w);
 }
 
@@ -497,7 +629,8 @@ load_allocators(char **argv)
 {
     void *h;
 
-    g_have[S_POOL] = g_have[S_POOL_LAZY] = g_have[S_POOL_PLAIN] = 1;
+    g_have[S_POOL] = g_have[S_POOL_LAZY] = g_have[S_POOL_DEF] = 1;
+    g_have[S_POOL_PLAIN] = 1;
     g_have[S_GLIBC] = g_have[S_URCU] = 1;
     h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_LOCAL);
     if (h == NULL && strstr(dlerror(), "static TLS") != NULL &&
@@ -526,14 +659,21 @@ usage(FILE *f)
 {
     fprintf(f,
         "usage: bench_pool [-t 1,2] [-r rounds] [-n ops] [--hold ms] "
-        "[--cap n] [--no-stall] [--seed S] [--csv]\n"
+        "[--cap n] [--no-stall] [--rate N] [--seed S] [--csv]\n"
         "  -t LIST    thread counts, comma separated (default 1,2)\n"
         "  -r N       rounds, >= 5 (default 11); order shuffled per round\n"
         "  -n N       ops per thread per scheme per round (default 2000000)\n"
         "  --hold MS  stalled reader: time inside the section (default 2000)\n"
         "  --cap N    stalled reader: the pool's pending_cap (default 0: "
         "the pool's default)\n"
-        "  --no-stall skip the stalled-reader run\n");
+        "  --no-stall skip the stalled-reader run\n"
+        "  --rate N   at most N frees per second per thread (spin-paced on\n"
+        "             CLOCK_MONOTONIC; default 0: full speed); ns per op\n"
+        "             then shows the pacing: read blocking/M, pend_peak, RSS\n"
+        "  SMR pool rows also print blocking/M (sync reclaims per million\n"
+        "  frees over the timed rounds), pend_peak (the pool's pending_peak;\n"
+        "  fresh pools per thread count) and RSS MiB (process RSS after the\n"
+        "  timed loop, max over rounds)\n");
 }
 
 int
@@ -550,6 +690,7 @@ main(int argc, char **argv)
         {"hold", required_argument, NULL, 'H'},
         {"cap", required_argument, NULL, 'C'},
         {"no-stall", no_argument, NULL, 'N'},
+        {"rate", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -564,6 +705,7 @@ main(int argc, char **argv)
         case 'H': hold = (unsigned)atoi(optarg); break;
         case 'C': cap = (size_t)strtoull(optarg, NULL, 0); break;
         case 'N': stall = 0; break;
+        case 'R': g_rate = strtoull(optarg, NULL, 0); break;
         case 'c': csv = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -595,11 +737,9 @@ main(int argc, char **argv)
 
     g_smr = smr_create("bench_pool", 0, 0);
     g_smr_lazy = smr_create("bench_pool_lazy", 0, SMR_LAZY);
-    g_pool = smr_pool_create("bench", OBJ_SIZE, 0, g_smr, 0);
-    g_pool_lazy = smr_pool_create("bench_lazy", OBJ_SIZE, 0, g_smr_lazy, 0);
-    g_pool_plain = smr_pool_create("bench_plain", OBJ_SIZE, 0, NULL, 0);
-    if (g_pool == NULL || g_pool_lazy == NULL || g_pool_plain == NULL) {
-        perror("bench_pool: setup");
+    g_smr_def = smr_create("bench_pool_deferred", 64, SMR_DEFERRED);
+    if (g_smr == NULL || g_smr_lazy == NULL || g_smr_def == NULL) {
+        perror("bench_pool: smr_create");
         return 1;
     }
 
@@ -615,6 +755,10 @@ main(int argc, char **argv)
         g_have[S_MIMALLOC] ? "loaded" : "MISSING");
     printf("  lazy pool:  %s readers\n", smr_lazy_is_fence_free(g_smr_lazy) ?
         "fence-free" : "fenced (fallback)");
+    printf("  rate:       %s\n", g_rate ? "paced (--rate)" : "full speed");
+    if (g_rate)
+        printf("              at most %llu frees/s per thread\n",
+            (unsigned long long)g_rate);
     printf("  rounds:     %d x %llu ops per thread per scheme, shuffled; "
         "value = max over threads; median over rounds\n", rounds,
         (unsigned long long)iters);
@@ -624,11 +768,11 @@ main(int argc, char **argv)
     for (int k = 0; k < ntl; k++)
         run_threads(tl[k], rounds, iters, csv);
 
-    struct smr_pool_stats ps;
-    smr_pool_stats(g_pool, &ps);
+    struct smr_pool_stats ps = g_tot;
     printf("\nsmr pool after the runs: %llu allocs, %llu buckets queued, "
         "%llu reused (%.1f objects per bucket), %llu sync reclaims, "
-        "%zu slabs (%.1f MiB)\n", (unsigned long long)ps.allocs,
+        "%zu slabs (%.1f MiB) in the last thread count's pool\n",
+        (unsigned long long)ps.allocs,
         (unsigned long long)ps.buckets_queued,
         (unsigned long long)ps.buckets_reused,
         ps.buckets_queued ? (double)ps.frees / ps.buckets_queued : 0.0,
@@ -636,11 +780,9 @@ main(int argc, char **argv)
     if (stall)
         run_stall(hold, cap != 0 ? cap : 4096);
     printf("\n  load avg:   %.2f at end\n", loadavg1());
-    smr_pool_destroy(g_pool);
-    smr_pool_destroy(g_pool_lazy);
-    smr_pool_destroy(g_pool_plain);
     smr_destroy(g_smr);
     smr_destroy(g_smr_lazy);
+    smr_destroy(g_smr_def);
     hwloc_topology_destroy(g_topo);
     return 0;
 }

@@ -857,6 +857,11 @@ rss_kb(void)
     return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
 }
 
+/* The last B2 run's pool figures (smr schemes), read after the timed run,
+ * before the set is cleared. */
+static struct smr_pool_stats g_b2ps;
+static uint64_t g_b2rss_kb;
+
 /* One B2 run: Mops/s, -1 on skip. */
 static double
 b2_run(int s, int nthr, unsigned lookup_pct, uint64_t dur_ns, uint64_t seed,
@@ -885,6 +890,10 @@ b2_run(int s, int nthr, unsigned lookup_pct, uint64_t dur_ns, uint64_t seed,
     g_stop = 1;
     join(ctx, nthr);
     pthread_barrier_destroy(&g_start);
+    if (is_smr(s)) {
+        smr_pool_stats(g_pool, &g_b2ps);
+        g_b2rss_kb = rss_kb();
+    }
 
     double mops = 0, mc = 0;
     for (int i = 0; i < nthr; i++) {
@@ -1491,6 +1500,13 @@ main(int argc, char **argv)
         int ncfg = 3 * nthr_list;
         double *val = calloc((size_t)(ncfg * NS * rounds), sizeof(double));
         double *cv = calloc((size_t)(ncfg * NS * rounds), sizeof(double));
+        /* smr rows: frees and sync reclaims summed over rounds, pool
+         * pending_peak and RSS after the run, max over rounds (a fresh
+         * pool per run). */
+        uint64_t *pf = calloc((size_t)(ncfg * NS), sizeof(uint64_t));
+        uint64_t *psy = calloc((size_t)(ncfg * NS), sizeof(uint64_t));
+        uint64_t *ppk = calloc((size_t)(ncfg * NS), sizeof(uint64_t));
+        uint64_t *prs = calloc((size_t)(ncfg * NS), sizeof(uint64_t));
         nord = 0;
         for (int s = 0; s < NS; s++)
             if (s_ok[s] && s_sel[s] && s != S_XCHG)
@@ -1506,6 +1522,15 @@ main(int argc, char **argv)
                     V(val, cfg, s, r) = b2_run(s, thr[cfg % nthr_list],
                         mixes[cfg / nthr_list], dur_ns, pseed,
                         &V(cv, cfg, s, r));
+                    if (is_smr(s)) {
+                        int ix = cfg * NS + s;
+                        pf[ix] += g_b2ps.frees;
+                        psy[ix] += g_b2ps.sync_reclaims;
+                        if (g_b2ps.pending_peak > ppk[ix])
+                            ppk[ix] = g_b2ps.pending_peak;
+                        if (g_b2rss_kb > prs[ix])
+                            prs[ix] = g_b2rss_kb;
+                    }
                 }
             }
         }
@@ -1513,7 +1538,7 @@ main(int argc, char **argv)
             printf("\n  mix %s lookup/update\n  %-14s", mname[mi], "scheme");
             for (int ti = 0; ti < nthr_list; ti++)
                 printf(" %7s%-3d %13s %6s", "T=", thr[ti], "min-max", "/leak");
-            printf("\n");
+            printf("   (smr pools, per T: blocking/M pend_peak RSS MiB)\n");
             for (int s = 0; s < NS; s++) {
                 if (!s_sel[s] || s == S_XCHG)
                     continue;
@@ -1545,12 +1570,34 @@ main(int argc, char **argv)
                     struct summ rs = {ratio, ratio, ratio, 1};
                     csv_row("b2", sname[s], thr[ti], mname[mi], "x_leak", rs);
                 }
+                for (int ti = 0; is_smr(s) && ti < nthr_list; ti++) {
+                    int ix = (mi * nthr_list + ti) * NS + s;
+                    double bpm = pf[ix] ? (double)psy[ix] * 1e6 /
+                        (double)pf[ix] : 0;
+                    printf("  %s%.2f %llu %.1f", ti ? "| " : "  ", bpm,
+                        (unsigned long long)ppk[ix], (double)prs[ix] / 1024);
+                    struct summ m = {bpm, bpm, bpm, rounds};
+                    csv_row("b2", sname[s], thr[ti], mname[mi],
+                        "blocking_per_m", m);
+                    m = (struct summ){(double)ppk[ix], (double)ppk[ix],
+                        (double)ppk[ix], rounds};
+                    csv_row("b2", sname[s], thr[ti], mname[mi],
+                        "pending_peak", m);
+                    m = (struct summ){(double)prs[ix] / 1024,
+                        (double)prs[ix] / 1024, (double)prs[ix] / 1024,
+                        rounds};
+                    csv_row("b2", sname[s], thr[ti], mname[mi], "rss_mib", m);
+                }
                 printf("\n");
             }
         }
         printf("\n");
         free(val);
         free(cv);
+        free(pf);
+        free(psy);
+        free(ppk);
+        free(prs);
         fflush(stdout);
     }
 
