@@ -68,6 +68,13 @@ typedef int64_t smr_delta_t;
 #define SMR_SEQ_INVALID 0
 /* 32-bit: a reader republishes when its value is this far behind (I6). */
 #define SMR__RECHECK ((smr_seq_t)1 << 29)
+/* ... judged by an acquire load of the clock (the inline check and
+ * smr__enter_recheck); relaxed only in a broken variant for the models. */
+#if defined(SMR__BROKEN_RECHECK_RELAXED)
+#define SMR__RECHECK_ORDER __ATOMIC_RELAXED
+#else
+#define SMR__RECHECK_ORDER __ATOMIC_ACQUIRE
+#endif
 
 /* Wrap-safe comparisons (serial number arithmetic). */
 #define SMR_SEQ_DELTA(a, b) ((smr_delta_t)((smr_seq_t)(a) - (smr_seq_t)(b)))
@@ -363,11 +370,6 @@ smr__publish_fenced(smr_t smr, smr_seq_t *w)
      * targets, so they follow a clock value at or past every goal a poll
      * credits us with (partner: the release of the clock write it reads,
      * the fence before every clock RMW). */
-#if defined(SMR__BROKEN_RECHECK_RELAXED)
-#define SMR__RECHECK_ORDER __ATOMIC_RELAXED     /* broken variant (models) */
-#else
-#define SMR__RECHECK_ORDER __ATOMIC_ACQUIRE
-#endif
     if (__builtin_expect((smr_seq_t)(__atomic_load_n(&d->s_wr_seq,
         SMR__RECHECK_ORDER) - v) >= SMR__RECHECK, 0))
         smr__enter_recheck(smr, w, v);

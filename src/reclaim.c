@@ -328,6 +328,8 @@ smr_reclaimer_stop(smr_t smr)
     struct reclaim__rc *rc;
 
     smr__check(d, "smr_reclaimer_stop");
+    /* Acquire: partner of the release store in smr_reclaimer_start (the
+     * answer is re-read under reclaim__lock). */
     if (atomic_load_acq(&d->d_reclaimer) == NULL)
         return;
     pthread_mutex_lock(&reclaim__lock);
@@ -342,6 +344,7 @@ static void
 reclaim__destroy(smr_t smr)
 {
     struct smr *d = (struct smr *)smr;
+    /* Acquire: partner of the release store in smr_reclaimer_start. */
     struct reclaim__rc *rc = atomic_load_acq(&d->d_reclaimer);
 
     if (rc == NULL)

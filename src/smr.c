@@ -150,19 +150,6 @@
 
 #include "smr_clock.h"
 
-/* ---- atomics with the order in the name (STYLE.md 5) ------------------ */
-#define atomic_load_rlx(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
-#define atomic_load_acq(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define atomic_store_rlx(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define atomic_store_rel(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define atomic_add_rlx(p, v)    __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
-#define atomic_cas_rel(p, e, v)                                             \
-    __atomic_compare_exchange_n((p), (e), (v), false, __ATOMIC_RELEASE,     \
-        __ATOMIC_RELAXED)
-#define atomic_cas_rlx(p, e, v)                                             \
-    __atomic_compare_exchange_n((p), (e), (v), false, __ATOMIC_RELAXED,     \
-        __ATOMIC_RELAXED)
-
 /* ---- exported twins of the inline read path (liburcu style) ----------- */
 extern inline smr_seq_t *smr__word(uint32_t off);
 extern inline void smr__publish_fenced(smr_t smr, smr_seq_t *w);
@@ -1038,6 +1025,7 @@ smr_destroy(smr_t smr)
     /* First: its callbacks may still release holds.  Through the hook
      * src/reclaim.c sets before it hangs a reclaimer on any domain, so
      * the core links without it (the torture programs). */
+    /* Acquire: partner of the release store in smr_reclaimer_start. */
     if (__atomic_load_n(&smr->d_reclaimer, __ATOMIC_ACQUIRE) != NULL)
         smr__reclaimer_fini(smr);
     users = __atomic_load_n(&smr->d_users, __ATOMIC_ACQUIRE);

@@ -27,15 +27,18 @@
 
 #include "smr_internal.h"
 
-#define smr__ld_rlx(p)          __atomic_load_n((p), __ATOMIC_RELAXED)
-#define smr__ld_acq(p)          __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define smr__st_rlx(p, v)       __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define smr__st_rel(p, v)       __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define smr__cas_rlx(p, e, v)                                               \
-    __atomic_compare_exchange_n((p), (e), (v), false, __ATOMIC_RELAXED,     \
-        __ATOMIC_RELAXED)
-#define smr__cas_rel(p, e, v)                                               \
+/* Atomics with the order in the name (STYLE.md 5); src/smr.c uses them
+ * too. */
+#define atomic_load_rlx(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
+#define atomic_load_acq(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define atomic_store_rlx(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define atomic_store_rel(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define atomic_add_rlx(p, v)    __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define atomic_cas_rel(p, e, v)                                             \
     __atomic_compare_exchange_n((p), (e), (v), false, __ATOMIC_RELEASE,     \
+        __ATOMIC_RELAXED)
+#define atomic_cas_rlx(p, e, v)                                             \
+    __atomic_compare_exchange_n((p), (e), (v), false, __ATOMIC_RELAXED,     \
         __ATOMIC_RELAXED)
 
 /* The write side's own fence before every clock write (I2).  Broken
@@ -78,9 +81,9 @@ smr__slot_at(struct smr *smr, uint32_t i)
 #define SMR__COUNT(smr, self, field, idx)                                   \
     do {                                                                    \
         if ((self) != NULL)                                                 \
-            smr__st_rlx(&(self)->field, (self)->field + 1);                \
+            atomic_store_rlx(&(self)->field, (self)->field + 1);                \
         else                                                                \
-            __atomic_fetch_add(&(smr)->d_st[idx], 1, __ATOMIC_RELAXED);    \
+            atomic_add_rlx(&(smr)->d_st[idx], 1);                          \
     } while (0)
 
 #if SMR_SEQ32
@@ -101,7 +104,7 @@ smr__enter_recheck_on(smr_t smr, smr_seq_t *w, smr_seq_t v)
             return;
         v = c;
         /* Keep the depth (1, unless a handler is nested on top of us). */
-        smr__store_fence_sl(w, v + (smr__ld_rlx(w) & SMR__W_DEPTH));
+        smr__store_fence_sl(w, v + (atomic_load_rlx(w) & SMR__W_DEPTH));
     }
 }
 #endif
@@ -119,9 +122,9 @@ static inline void
 smr__slot_point(struct smr *smr, struct smr__slot *s, smr_seq_t *wordp,
     uint32_t i)
 {
-    smr__st_rel(&s->c_wordp, wordp);
-    if (i >= smr__ld_rlx(&smr->d_hw))       /* (claims: under d_lock) */
-        smr__st_rel(&smr->d_hw, i + 1);
+    atomic_store_rel(&s->c_wordp, wordp);
+    if (i >= atomic_load_rlx(&smr->d_hw))       /* (claims: under d_lock) */
+        atomic_store_rel(&smr->d_hw, i + 1);
 }
 
 /*
@@ -136,12 +139,12 @@ static inline void
 smr__word_open(smr_seq_t *w)
 {
 #if defined(SMR__ARCH_TSAN)
-    smr__st_rel(w, (smr_seq_t)0);  /* TSan sees no fence (generic.h) */
+    atomic_store_rel(w, (smr_seq_t)0);  /* TSan sees no fence (generic.h) */
 #else
 #if !defined(SMR__BROKEN_OPEN_NOFENCE)
     __atomic_thread_fence(__ATOMIC_RELEASE);
 #endif
-    smr__st_rlx(w, (smr_seq_t)0);
+    atomic_store_rlx(w, (smr_seq_t)0);
 #endif
 }
 
@@ -205,9 +208,9 @@ smr__clock_step(struct smr *smr)
     smr_seq_t rd, wr;
 
     /* Load the read hand before the clock so that rd <= goal (FreeBSD). */
-    rd = smr__ld_acq(&smr->s_rd_seq);
+    rd = atomic_load_acq(&smr->s_rd_seq);
     smr__hook(smr, SMR__HOOK_ADVANCE_LOADED_RD);
-    wr = smr__ld_rlx(&smr->h.s_wr_seq);
+    wr = atomic_load_rlx(&smr->h.s_wr_seq);
     do {
         goal = wr + SMR__SEQ_INCR;
         /*
@@ -220,15 +223,13 @@ smr__clock_step(struct smr *smr)
          * writes once).
          */
         if ((smr_seq_t)(goal - rd) >= SMR__MAX_DELTA) {
-            __atomic_fetch_add(&smr->d_st[SMR__ST_ADVANCE_WAIT], 1,
-                __ATOMIC_RELAXED);
+            atomic_add_rlx(&smr->d_st[SMR__ST_ADVANCE_WAIT], 1);
             return goal;
         }
-    } while (!smr__cas_rlx(&smr->h.s_wr_seq, &wr, goal));
+    } while (!atomic_cas_rlx(&smr->h.s_wr_seq, &wr, goal));
 #else
     smr__hook(smr, SMR__HOOK_ADVANCE_LOADED_RD);
-    goal = __atomic_fetch_add(&smr->h.s_wr_seq, SMR__SEQ_INCR,
-        __ATOMIC_RELAXED) + SMR__SEQ_INCR;
+    goal = atomic_add_rlx(&smr->h.s_wr_seq, SMR__SEQ_INCR) + SMR__SEQ_INCR;
 #endif
     return goal;
 }
@@ -239,9 +240,9 @@ static inline bool
 smr__lazy_tick_due(struct smr *smr)
 {
     uint64_t now = smr__now_ns() / smr__lazy_tick_ns;
-    uint64_t last = smr__ld_rlx(&smr->l_last_tick);
+    uint64_t last = atomic_load_rlx(&smr->l_last_tick);
 
-    return now != last && smr__cas_rlx(&smr->l_last_tick, &last, now);
+    return now != last && atomic_cas_rlx(&smr->l_last_tick, &last, now);
 }
 
 /*
@@ -263,15 +264,15 @@ smr__lazy_advance(struct smr *smr)
      * before its membarrier (through the release sequence, see above). */
     smr__advance_fence();
     SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
-    wr = smr__ld_rlx(&smr->h.s_wr_seq);
+    wr = atomic_load_rlx(&smr->h.s_wr_seq);
     if (smr__lazy_tick_due(smr) &&
-        smr__cas_rlx(&smr->h.s_wr_seq, &wr, wr + SMR__SEQ_INCR))
+        atomic_cas_rlx(&smr->h.s_wr_seq, &wr, wr + SMR__SEQ_INCR))
         wr += SMR__SEQ_INCR;
 #if !defined(SMR__BROKEN_LAZY_GOAL_UNWRITTEN)
     else
         /* No tick, or another thread moved the clock: a failed CAS is only
          * a load, so take the goal with an RMW that leaves the value. */
-        wr = __atomic_fetch_add(&smr->h.s_wr_seq, 0, __ATOMIC_RELAXED);
+        wr = atomic_add_rlx(&smr->h.s_wr_seq, 0);
 #endif
     /* (Broken variant: the pre-fix goal, from a plain load that heads no
      * release sequence, so a third thread's tick can reach it.) */
@@ -296,7 +297,7 @@ smr__advance_on(struct smr *smr, struct smr__slot *self)
         if (++self->c_deferred < (uint32_t)smr->d_limit) {
             smr__advance_fence();   /* partner: fence in smr_enter */
             SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
-            return smr__ld_rlx(&smr->h.s_wr_seq) + SMR__SEQ_INCR;
+            return atomic_load_rlx(&smr->h.s_wr_seq) + SMR__SEQ_INCR;
         }
         self->c_deferred = 0;
     }
@@ -320,11 +321,11 @@ smr__clock_push(struct smr *smr, smr_seq_t goal, smr_seq_t *wrp)
     SMR__TSAN_RELEASE(&smr->h.s_wr_seq);
     while (SMR_SEQ_GT(goal, wr)) {
 #if SMR_SEQ32
-        smr_seq_t rd = smr__ld_acq(&smr->s_rd_seq);
+        smr_seq_t rd = atomic_load_acq(&smr->s_rd_seq);
         if ((smr_seq_t)(goal - rd) >= SMR__MAX_DELTA)
             return false;
 #endif
-        if (smr__cas_rlx(&smr->h.s_wr_seq, &wr, goal)) {
+        if (atomic_cas_rlx(&smr->h.s_wr_seq, &wr, goal)) {
             wr = goal;
             break;
         }
@@ -351,27 +352,26 @@ smr__lazy_barrier(struct smr *smr, smr_seq_t target, bool force)
 #endif
     /* Acquire: pairs with the release store below; our slot loads follow
      * a barrier that followed a clock load >= target. */
-    if (SMR_SEQ_GEQ(smr__ld_acq(&smr->l_barrier_seq), target))
+    if (SMR_SEQ_GEQ(atomic_load_acq(&smr->l_barrier_seq), target))
         return true;
     if (force)
         pthread_mutex_lock(&smr->l_barrier_lock);
     else if (pthread_mutex_trylock(&smr->l_barrier_lock) != 0)
         return false;
-    if (SMR_SEQ_LT(smr__ld_acq(&smr->l_barrier_seq), target)) {
+    if (SMR_SEQ_LT(atomic_load_acq(&smr->l_barrier_seq), target)) {
         /* The clock is >= target: our caller saw it so, and it only moves
          * forward.  Load it before the barrier (the rule's first half).
          * Acquire: it reads a write in the release sequence of the goal's
          * RMW (smr__lazy_advance), so the unlink happens before the
          * barrier. */
-        c = smr__ld_acq(&smr->h.s_wr_seq);
+        c = atomic_load_acq(&smr->h.s_wr_seq);
         if (smr__membarrier() != 0) {
             ok = false;
         } else {
-            __atomic_fetch_add(&smr->d_st[SMR__ST_BARRIERS], 1,
-                __ATOMIC_RELAXED);
+            atomic_add_rlx(&smr->d_st[SMR__ST_BARRIERS], 1);
             /* Release: partner of the acquire loads above; the barrier
              * happened before any poll that reads this value. */
-            smr__st_rel(&smr->l_barrier_seq, c);
+            atomic_store_rel(&smr->l_barrier_seq, c);
         }
     }
     pthread_mutex_unlock(&smr->l_barrier_lock);
@@ -398,7 +398,7 @@ smr__rd_snapshot(struct smr *smr, uint64_t *gen, smr_seq_t *s_rd)
     if (pthread_mutex_trylock(&smr->d_rd_lock) != 0)
         return false;
     *gen = smr->d_rd_gen;
-    *s_rd = smr__ld_acq(&smr->s_rd_seq);   /* partner: the release below */
+    *s_rd = atomic_load_acq(&smr->s_rd_seq);   /* partner: the release below */
     pthread_mutex_unlock(&smr->d_rd_lock);
     return true;
 }
@@ -417,14 +417,14 @@ smr__rd_advance(struct smr *smr, smr_seq_t cur, smr_seq_t rd, uint64_t gen,
 #if defined(SMR__BROKEN_RD_STALE)
     /* Broken variant (tests/models): the pre-fix modular age test. */
     (void)gen;
-    if ((smr_seq_t)(smr__ld_rlx(&smr->h.s_wr_seq) - wr) < SMR__RECHECK &&
-        SMR_SEQ_GT(rd, smr__ld_rlx(&smr->s_rd_seq)))
-        smr__st_rel(&smr->s_rd_seq, rd);
+    if ((smr_seq_t)(atomic_load_rlx(&smr->h.s_wr_seq) - wr) < SMR__RECHECK &&
+        SMR_SEQ_GT(rd, atomic_load_rlx(&smr->s_rd_seq)))
+        atomic_store_rel(&smr->s_rd_seq, rd);
 #else
     (void)wr;
-    if (smr->d_rd_gen == gen && SMR_SEQ_GT(rd, smr__ld_rlx(&smr->s_rd_seq))) {
+    if (smr->d_rd_gen == gen && SMR_SEQ_GT(rd, atomic_load_rlx(&smr->s_rd_seq))) {
         /* Release: partner of the acquire loads of s_rd_seq in smr_poll. */
-        smr__st_rel(&smr->s_rd_seq, rd);
+        atomic_store_rel(&smr->s_rd_seq, rd);
         smr->d_rd_gen = gen + 1;
     }
 #endif
@@ -437,10 +437,10 @@ smr__rd_advance(struct smr *smr, smr_seq_t cur, smr_seq_t rd, uint64_t gen,
 #if defined(SMR__BROKEN_RD_RELAXED)
     /* Broken variant (models): a relaxed move, no partner for the fast
      * path's acquire load. */
-    while (SMR_SEQ_LT(cur, rd) && !smr__cas_rlx(&smr->s_rd_seq, &cur, rd))
+    while (SMR_SEQ_LT(cur, rd) && !atomic_cas_rlx(&smr->s_rd_seq, &cur, rd))
         ;
 #else
-    while (SMR_SEQ_LT(cur, rd) && !smr__cas_rel(&smr->s_rd_seq, &cur, rd))
+    while (SMR_SEQ_LT(cur, rd) && !atomic_cas_rel(&smr->s_rd_seq, &cur, rd))
         ;
 #endif
 #endif
@@ -470,7 +470,7 @@ smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
     if (!smr__goal_lowbits_ok(goal))
         goto bad;
     /* Fast path.  Acquire pairs with the release move of the read hand. */
-    s_rd = smr__ld_acq(&smr->s_rd_seq);
+    s_rd = atomic_load_acq(&smr->s_rd_seq);
     if (SMR_SEQ_LEQ(goal, s_rd))
         return 1;
 #if SMR_SEQ32
@@ -481,7 +481,7 @@ smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
     /* Acquire keeps the slot loads after the clock load on weak targets
      * (and, lazy: reads the goal's release sequence); the full fence below
      * is what I4 needs. */
-    s_wr = smr__ld_acq(&smr->h.s_wr_seq);
+    s_wr = atomic_load_acq(&smr->h.s_wr_seq);
     target = goal;
     if (SMR_SEQ_GT(goal, s_wr)) {
         k = smr__goal_check_future(goal, s_wr);
@@ -513,7 +513,7 @@ smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
     smr__fence_full();
 #endif
     rd = s_wr;
-    hw = smr__ld_acq(&smr->d_hw);   /* partner: release in slot claim */
+    hw = atomic_load_acq(&smr->d_hw);   /* partner: release in slot claim */
 #if defined(SMR__BROKEN_POLL_NOSCAN)
     hw = 0;     /* deliberately broken variant (tests/torture only) */
 #endif
@@ -526,7 +526,7 @@ smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
          * reader's exit fence (smr__exit_store), so every section this
          * slot ended before the store we read happens before our caller
          * reuses memory. */
-        c = SMR__W_SEQ(smr__ld_acq(smr__ld_acq(&s->c_wordp)));
+        c = SMR__W_SEQ(atomic_load_acq(atomic_load_acq(&s->c_wordp)));
         if (c == SMR_SEQ_INVALID)
             continue;
 #if !defined(SMR__BROKEN_NO_CLAMP)

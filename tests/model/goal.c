@@ -30,7 +30,7 @@ badpoll(void *arg)
     (void)arg;
     assert(smr__poll_once(&D, NULL, SMR_SEQ_INVALID, false) != 1);
     /* Never written to the clock: it still holds a sequence. */
-    assert((smr__ld_rlx(&D.h.s_wr_seq) & 511) == 256);
+    assert((atomic_load_rlx(&D.h.s_wr_seq) & 511) == 256);
     return NULL;
 }
 

@@ -30,7 +30,7 @@ writer(void *arg)
     atomic_store_explicit(&GOAL, goal, memory_order_release);
     /* Only the fast path may answer "reached" here: the scan path has
      * its own fence and acquire loads (sb.c covers it). */
-    if (SMR_SEQ_LEQ(goal, smr__ld_rlx(&D.s_rd_seq)) &&
+    if (SMR_SEQ_LEQ(goal, atomic_load_rlx(&D.s_rd_seq)) &&
         smr__poll_once(&D, NULL, goal, false) == 1)
         wr_reuse(old);
     return NULL;

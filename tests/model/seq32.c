@@ -99,7 +99,7 @@ runner(void *arg)
     (void)arg;
     WAIT_FOR(P_AT_HOOK);
     for (int i = 0; i < 4 * LAP; i++) {
-        if (i >= LAP && smr__ld_rlx(&D.h.s_wr_seq) ==
+        if (i >= LAP && atomic_load_rlx(&D.h.s_wr_seq) ==
             (smr_seq_t)(SMR__SEQ_INIT + (2 * LAP) * SMR__SEQ_INCR))
             break;
         wr_tick();
@@ -131,8 +131,8 @@ hook(smr_t smr, int point)
     if (point == SMR__HOOK_ENTER_LOADED) {
         /* R loaded the initial clock (by coherence: a later load reads
          * it), then stalled while W ran the clock a lap less a step. */
-        __VERIFIER_assume(smr__ld_rlx(&D.h.s_wr_seq) == SMR__SEQ_INIT);
-        __VERIFIER_assume(smr__ld_rlx(&D.h.s_wr_seq) ==
+        __VERIFIER_assume(atomic_load_rlx(&D.h.s_wr_seq) == SMR__SEQ_INIT);
+        __VERIFIER_assume(atomic_load_rlx(&D.h.s_wr_seq) ==
             (smr_seq_t)(SMR__SEQ_INIT + (LAP - 1) * SMR__SEQ_INCR));
     }
 }
@@ -142,7 +142,7 @@ runner(void *arg)
 {
     (void)arg;
     for (int i = 0; i < LAP; i++) {
-        if (smr__ld_rlx(&D.h.s_wr_seq) ==
+        if (atomic_load_rlx(&D.h.s_wr_seq) ==
             (smr_seq_t)(SMR__SEQ_INIT + (LAP - 1) * SMR__SEQ_INCR))
             break;
         wr_tick();
