@@ -725,19 +725,28 @@ pool_claim_del_locked(struct smr_pool *pool, struct pool_claim *k)
         pool->p_expiring_objs -= k->k_nobjs;
 }
 
-/* Run the dtor on the bucket of an expiring claim (no lock held), noting
- * for the fork child how far it got. */
+/*
+ * Run the dtor on bucket b, just taken off the FIFO: p_lock held on entry
+ * and again on return, dropped meanwhile, with b in a claim on our stack
+ * (P1), which notes for the fork child how far it got.  The caller's poll
+ * returned true with an acquire fence: every section's loads of these
+ * objects happen before the dtor and the reuse.
+ */
 static void
-pool_claim_expire(struct smr_pool *pool, struct pool_claim *k)
+pool_expire_claimed_locked(struct smr_pool *pool, struct pool_bucket *b)
 {
-    struct pool_bucket *b = k->k_list;
+    struct pool_claim k;
 
+    pool_claim_add_locked(pool, &k, b, b->b_cnt, false);
+    pool_unlock(pool);
     for (uint32_t i = 0; i < b->b_cnt; i++) {
         /* Relaxed, no partner: read only by the fork child, when this
          * thread is gone (pool_claim_orphan_locked). */
-        atomic_store_rlx(&k->k_done, i + 1);
+        atomic_store_rlx(&k.k_done, i + 1);
         pool_obj_expire(pool, b->b_obj[i]);
     }
+    (void)pool_lock(pool);
+    pool_claim_del_locked(pool, &k);
 }
 
 /* ---- slabs --------------------------------------------------------------- */
@@ -969,7 +978,6 @@ pool_fifo_pop(struct smr_pool *pool, smr_seq_t seq)
 static bool
 pool_fifo_take(struct smr_pool *pool, bool wait, bool to_slabs, bool *raced)
 {
-    struct pool_claim k;
     struct pool_bucket *b;
     smr_seq_t seq;
 
@@ -997,16 +1005,8 @@ pool_fifo_take(struct smr_pool *pool, bool wait, bool to_slabs, bool *raced)
     }
     if (wait)
         pool->p_sync_reclaims++;
-    if (pool->p_work_in) {
-        pool_claim_add_locked(pool, &k, b, b->b_cnt, false);
-        pool_unlock(pool);
-        /* smr_poll/smr_wait returned true with an acquire fence: every
-         * section's loads of these objects happen before the dtor and
-         * reuse. */
-        pool_claim_expire(pool, &k);
-        pool_lock(pool);
-        pool_claim_del_locked(pool, &k);
-    }
+    if (pool->p_work_in)
+        pool_expire_claimed_locked(pool, b);
     if (to_slabs) {
         pool_slab_put_bucket(pool, b);
         pool_push(&pool->p_empty, b);
@@ -1551,7 +1551,6 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
 {
     struct pool_bucket *b = NULL, *old = pc->pc_alloc;
     smr_seq_t seq = SMR_SEQ_INVALID;
-    struct pool_claim k;
     struct pool_slab *s;
     bool contended;
     uint32_t n;
@@ -1574,18 +1573,9 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
     if (seq != SMR_SEQ_INVALID)
         b = pool_fifo_pop(pool, seq);
     if (b != NULL) {
-        if (pool->p_work_in) {
-            /* The dtor runs without p_lock, b in a claim meanwhile (P1);
-             * it becomes pc_alloc once every object in it is CACHED.
-             * smr_poll returned true with an acquire fence: every
-             * section's loads of these objects happen before the dtor and
-             * the reuse. */
-            pool_claim_add_locked(pool, &k, b, b->b_cnt, false);
-            pool_unlock(pool);
-            pool_claim_expire(pool, &k);
-            pool_lock(pool);
-            pool_claim_del_locked(pool, &k);
-        }
+        /* b becomes pc_alloc only once every object in it is CACHED. */
+        if (pool->p_work_in)
+            pool_expire_claimed_locked(pool, b);
         pool_push(&pool->p_empty, old);
         atomic_store_rlx(&pc->pc_alloc, b);   /* no partner: stats */
         /*
