@@ -427,6 +427,19 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
         }
         med[s] = g_have[s] ? median(col, rounds) : 0;
     }
+    /* The pool columns: blocking frees per million and pending_peak. */
+    double bpm[NSCHEME] = {0};
+    size_t ppeak[NSCHEME] = {0};
+    for (int s = 0; s < NSCHEME; s++) {
+        smr_pool_t pp = smr_pool_of(s);
+        struct smr_pool_stats ps;
+
+        if (pp == NULL)
+            continue;
+        smr_pool_stats(pp, &ps);
+        bpm[s] = pfrees[s] ? (double)psync[s] * 1e6 / (double)pfrees[s] : 0;
+        ppeak[s] = ps.pending_peak;
+    }
     printf("\n%d thread%s%s:\n", nthreads, nthreads > 1 ? "s" : "",
         g_pin ? " (pinned, one PU each)" : " (not pinned)");
     if (g_rate != 0)
@@ -450,14 +463,9 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
             else
                 printf(" %8s", "n/a");
         }
-        smr_pool_t pp = smr_pool_of(s);
-        if (pp != NULL) {
-            struct smr_pool_stats ps;
-            smr_pool_stats(pp, &ps);
-            printf(" %10.2f %9zu %8.1f", pfrees[s] ?
-                (double)psync[s] * 1e6 / (double)pfrees[s] : 0.0,
-                (size_t)ps.pending_peak, prss[s] / 1048576.0);
-        }
+        if (smr_pool_of(s) != NULL)
+            printf(" %10.2f %9zu %8.1f", bpm[s], ppeak[s],
+                prss[s] / 1048576.0);
         printf("\n");
     }
     if (csv) {
@@ -468,13 +476,9 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
                 continue;
             printf("csv,%d,%s,%.3f,%.3f,%.3f", nthreads, scheme_key[s],
                 med[s], lo[s], hi[s]);
-            smr_pool_t pp = smr_pool_of(s);
-            if (pp != NULL) {
-                struct smr_pool_stats ps;
-                smr_pool_stats(pp, &ps);
-                printf(",%.3f,%zu,%.2f", pfrees[s] ?
-                    (double)psync[s] * 1e6 / (double)pfrees[s] : 0.0,
-                    (size_t)ps.pending_peak, prss[s] / 1048576.0);
+            if (smr_pool_of(s) != NULL) {
+                printf(",%.3f,%zu,%.2f", bpm[s], ppeak[s],
+                    prss[s] / 1048576.0);
             } else {
                 printf(",,,");
             }

@@ -168,11 +168,7 @@ Test(diag, env_warning_on_stderr, .init = redirect_stderr, .timeout = 30)
 static int
 count_reports(const char *buf)
 {
-    int n = 0;
-
-    for (const char *p = buf; (p = strstr(p, "stall:")) != NULL; p++)
-        n++;
-    return n;
+    return count_substr(buf, "stall:");
 }
 
 /* The "for at least N ms" of the first report, or -1. */

@@ -1031,16 +1031,6 @@ nowait_child(void *arg)
     smr_destroy(d);
 }
 
-static int
-count_of(const char *hay, const char *needle)
-{
-    int n = 0;
-
-    for (const char *q = hay; (q = strstr(q, needle)) != NULL; q++)
-        n++;
-    return n;
-}
-
 Test(nowait, reported_once, .timeout = 60)
 {
     char buf[8192];
@@ -1048,9 +1038,9 @@ Test(nowait, reported_once, .timeout = 60)
 
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
         "child status %#x, stderr: %s", status, buf);
-    cr_assert_eq(count_of(buf, "SMR_POOL_NOWAIT"), 1,
+    cr_assert_eq(count_substr(buf, "SMR_POOL_NOWAIT"), 1,
         "want exactly one report, stderr: %s", buf);
-    cr_assert_eq(count_of(buf, "\n"), 1, "want one line, stderr: %s", buf);
+    cr_assert_eq(count_substr(buf, "\n"), 1, "want one line, stderr: %s", buf);
     cr_assert_not_null(strstr(buf, "pool \"nowait-pool\""), "%s", buf);
     cr_assert_not_null(strstr(buf, "domain \"nowait-dom\""), "%s", buf);
 }

@@ -781,16 +781,6 @@ nowait_child(void *arg)
     smr_destroy(s);
 }
 
-static int
-count_of(const char *hay, const char *needle)
-{
-    int n = 0;
-
-    for (const char *q = hay; (q = strstr(q, needle)) != NULL; q++)
-        n++;
-    return n;
-}
-
 Test(limits, nowait_reported_once, .timeout = 60)
 {
     char buf[8192];
@@ -798,9 +788,9 @@ Test(limits, nowait_reported_once, .timeout = 60)
 
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
         "child status %#x, stderr: %s", status, buf);
-    cr_assert_eq(count_of(buf, "SMR_RETIRE_NOWAIT"), 1,
+    cr_assert_eq(count_substr(buf, "SMR_RETIRE_NOWAIT"), 1,
         "want exactly one report, stderr: %s", buf);
-    cr_assert_eq(count_of(buf, "\n"), 1, "want one line, stderr: %s", buf);
+    cr_assert_eq(count_substr(buf, "\n"), 1, "want one line, stderr: %s", buf);
     cr_assert_not_null(strstr(buf, "domain \"ret-nowait-dom\""), "%s", buf);
     cr_assert_not_null(strstr(buf, "smr_retire queue"), "%s", buf);
 }

@@ -104,6 +104,17 @@ mk(const char *name, int flags)
     return s;
 }
 
+/* How many times needle occurs in hay (a child's stderr, say). */
+static inline int
+count_substr(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (const char *q = hay; (q = strstr(q, needle)) != NULL; q++)
+        n++;
+    return n;
+}
+
 /*
  * Run fn(arg) in a child process (SIGABRT at its default action, 20 s
  * alarm) and return its wait status; what the child wrote to stderr is in

@@ -85,11 +85,7 @@ static void *
 writer(void *arg)
 {
     (void)arg;
-    struct obj *old = wr_unlink(1);
-    smr_seq_t goal = smr__advance_on(&D, NULL);
-
-    if (smr__poll_once(&D, NULL, goal, true) == 1)
-        wr_reuse(old);
+    wr_round(1, NULL, true);
     return NULL;
 }
 
