@@ -89,7 +89,7 @@ typedef int64_t smr_delta_t;
 /* Domains                                                             */
 /* ------------------------------------------------------------------ */
 
-typedef struct smr *smr_t;
+typedef struct smr_domain *smr_t;
 
 #define SMR_LAZY     0x1 /* fence-free readers, asymmetric barrier on polls */
 #define SMR_DEFERRED 0x2 /* advance the shared clock every `limit` calls */
@@ -179,7 +179,7 @@ SMR_API void smr_stats(smr_t smr, struct smr_stats *st);
 /* Inline read path (ABI: see the note at the top)                     */
 /* ------------------------------------------------------------------ */
 
-/* Head of every domain; the rest of struct smr is private to src/smr.c. */
+/* Head of every domain; the rest of struct smr_domain is private to src/smr.c. */
 struct smr__domain_hot {
     /* Read-mostly line: written at create/destroy (and in a fork child). */
     uint32_t d_magic;

@@ -212,7 +212,7 @@ smr__reclaimer_kick(smr_t smr)
 {
     /* Acquire: partner of the release store in smr_reclaimer_start; the
      * record is initialised before it is seen. */
-    struct reclaim__rc *rc = atomic_load_acq(&((struct smr *)smr)->d_reclaimer);
+    struct reclaim__rc *rc = atomic_load_acq(&((struct smr_domain *)smr)->d_reclaimer);
 
     if (__builtin_expect(rc == NULL, 1) || !atomic_load_rlx(&rc->rc_running))
         return;     /* a start after this still runs a round first */
@@ -232,7 +232,7 @@ __attribute__((noreturn, cold))
 static void
 reclaim__die_self(smr_t smr, const char *what)
 {
-    smr__die((const struct smr *)smr, "%s from the domain's reclaimer "
+    smr__die((const struct smr_domain *)smr, "%s from the domain's reclaimer "
         "thread (a reclaim callback): it would join itself", what);
 }
 
@@ -275,7 +275,7 @@ reclaim__stop_locked(struct reclaim__rc *rc, const char *what)
 SMR_API int
 smr_reclaimer_start(smr_t smr)
 {
-    struct smr *d = (struct smr *)smr;
+    struct smr_domain *d = (struct smr_domain *)smr;
     struct reclaim__rc *rc;
     sigset_t all, old;
     int e;
@@ -324,7 +324,7 @@ smr_reclaimer_start(smr_t smr)
 SMR_API void
 smr_reclaimer_stop(smr_t smr)
 {
-    struct smr *d = (struct smr *)smr;
+    struct smr_domain *d = (struct smr_domain *)smr;
     struct reclaim__rc *rc;
 
     smr__check(d, "smr_reclaimer_stop");
@@ -343,7 +343,7 @@ smr_reclaimer_stop(smr_t smr)
 static void
 reclaim__destroy(smr_t smr)
 {
-    struct smr *d = (struct smr *)smr;
+    struct smr_domain *d = (struct smr_domain *)smr;
     /* Acquire: partner of the release store in smr_reclaimer_start. */
     struct reclaim__rc *rc = atomic_load_acq(&d->d_reclaimer);
 

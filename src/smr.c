@@ -193,7 +193,7 @@ SMR_API __thread struct smr__thread_hot *smr__self
 /* ---- global registry -------------------------------------------------- */
 
 static pthread_mutex_t smr__glock = PTHREAD_MUTEX_INITIALIZER;
-static struct smr **smr__domains;   /* by d_idx; NULL: free index */
+static struct smr_domain **smr__domains;   /* by d_idx; NULL: free index */
 static uint32_t smr__ndomains;      /* capacity of smr__domains */
 static uint64_t smr__next_id = 1;   /* domain ids: never reused (I7) */
 static uint64_t smr__next_serial = 1;
@@ -214,7 +214,7 @@ static void smr__atfork_child(void);
 static void
 smr__show_stats(void)
 {
-    struct smr **live;
+    struct smr_domain **live;
     uint32_t n = 0;
 
     pthread_mutex_lock(&smr__glock);
@@ -280,7 +280,7 @@ smr__vsay(const char *what, const char *name, const char *kind,
 
 /* A report about smr, named if it is a live domain. */
 static void
-smr__vreport(const struct smr *smr, const char *kind, const char *fmt,
+smr__vreport(const struct smr_domain *smr, const char *kind, const char *fmt,
     va_list ap)
 {
     if (smr != NULL && smr->h.d_magic == SMR__MAGIC)
@@ -290,7 +290,7 @@ smr__vreport(const struct smr *smr, const char *kind, const char *fmt,
 }
 
 void
-smr__die(const struct smr *smr, const char *fmt, ...)
+smr__die(const struct smr_domain *smr, const char *fmt, ...)
 {
     va_list ap;
 
@@ -301,7 +301,7 @@ smr__die(const struct smr *smr, const char *fmt, ...)
 }
 
 void
-smr__warn(const struct smr *smr, const char *fmt, ...)
+smr__warn(const struct smr_domain *smr, const char *fmt, ...)
 {
     va_list ap;
 
@@ -313,7 +313,7 @@ smr__warn(const struct smr *smr, const char *fmt, ...)
 /* Slow-path sanity check: a stray pointer, a destroyed domain or a second
  * static copy of libsmr in one process is reported, not followed. */
 void
-smr__check(const struct smr *smr, const char *what)
+smr__check(const struct smr_domain *smr, const char *what)
 {
     if (smr == NULL)
         smr__die(NULL, "%s: NULL domain", what);
@@ -342,7 +342,7 @@ smr__gettid(void)
 
 /* Grow the registry by one chunk; d_lock held.  0 or ENOMEM. */
 static int
-smr__slots_grow(struct smr *smr)
+smr__slots_grow(struct smr_domain *smr)
 {
     uint32_t k = smr->d_nchunks, n = SMR__CHUNK0 << k, ncap;
     struct smr__slot *c;
@@ -374,7 +374,7 @@ smr__slots_grow(struct smr *smr)
  * in the slot itself); d_lock held.  NULL on ENOMEM.
  */
 static struct smr__slot *
-smr__slot_claim(struct smr *smr, const struct smr__thread *t,
+smr__slot_claim(struct smr_domain *smr, const struct smr__thread *t,
     smr_seq_t *wordp)
 {
     struct smr__slot *s;
@@ -411,7 +411,7 @@ smr__slot_claim(struct smr *smr, const struct smr__thread *t,
 
 /* Give a slot back; d_lock held.  Its counters fold into the domain. */
 static void
-smr__slot_release(struct smr *smr, struct smr__slot *s)
+smr__slot_release(struct smr_domain *smr, struct smr__slot *s)
 {
     uint32_t i = s->c_index;
 
@@ -579,7 +579,7 @@ smr__thread_get(uint32_t idx)
 
 /* This thread's slot on smr if it has one, without claiming. */
 static struct smr__slot *
-smr__slot_peek(const struct smr *smr)
+smr__slot_peek(const struct smr_domain *smr)
 {
     struct smr__thread *t = smr__thread_self();
     struct smr__tent *e;
@@ -599,7 +599,7 @@ smr__slot_inside(const struct smr__slot *s)
 
 /* Claim this thread's slot on smr.  0, EINVAL or ENOMEM. */
 static int
-smr__attach(struct smr *smr, struct smr__slot **out)
+smr__attach(struct smr_domain *smr, struct smr__slot **out)
 {
     struct smr__thread *t;
     struct smr__tent *e;
@@ -757,7 +757,7 @@ smr__thread_exit(void *arg)
 {
     struct smr__thread *t = arg;
     uint32_t n = SMR__TFAST - 1 + t->t_ovf_cap;
-    struct smr *smr;
+    struct smr_domain *smr;
 
     pthread_mutex_lock(&smr__glock);
     for (uint32_t i = 0; i < n; i++) {
@@ -936,7 +936,7 @@ smr__stall_env(void)
 
 /* smr_lazy_enter's entry: the domain's only while readers run fence-free. */
 static void
-smr__set_lazy_off(struct smr *smr)
+smr__set_lazy_off(struct smr_domain *smr)
 {
     smr->h.d_lazy_off = (smr->h.d_flags & SMR__F_LAZY_FAST) ?
         smr->h.d_off : SMR__OFF_SENTINEL;
@@ -945,7 +945,7 @@ smr__set_lazy_off(struct smr *smr)
 SMR_API smr_t
 smr_create(const char *name, int limit, int flags)
 {
-    struct smr *smr;
+    struct smr_domain *smr;
     uint32_t idx;
 
     if ((flags & ~(SMR_LAZY | SMR_DEFERRED)) != 0 ||
@@ -958,7 +958,7 @@ smr_create(const char *name, int limit, int flags)
         errno = ENOMEM;
         return NULL;
     }
-    if (posix_memalign((void **)&smr, _Alignof(struct smr), sizeof(*smr)) != 0) {
+    if (posix_memalign((void **)&smr, _Alignof(struct smr_domain), sizeof(*smr)) != 0) {
         errno = ENOMEM;
         return NULL;
     }
@@ -990,7 +990,7 @@ smr_create(const char *name, int limit, int flags)
         ;
     if (idx == smr__ndomains) {
         uint32_t n = smr__ndomains ? smr__ndomains * 2 : 16;
-        struct smr **nd = realloc(smr__domains, n * sizeof(*nd));
+        struct smr_domain **nd = realloc(smr__domains, n * sizeof(*nd));
         if (nd == NULL) {
             pthread_mutex_unlock(&smr__glock);
             free(smr->d_chunks[0]);
@@ -1089,7 +1089,7 @@ smr_advance(smr_t smr)
 /* A goal no smr_advance or smr_current of smr returned (SPEC §6): a
  * message in debug builds; in release builds the poll or wait fails. */
 static void
-smr__bad_goal(struct smr *smr, const char *what, smr_seq_t goal)
+smr__bad_goal(struct smr_domain *smr, const char *what, smr_seq_t goal)
 {
 #if SMR_CONFIG_DEBUG
     smr__die(smr, "%s: goal %#llx was never handed out by this domain "
@@ -1102,7 +1102,7 @@ smr__bad_goal(struct smr *smr, const char *what, smr_seq_t goal)
 
 /* Is the caller inside a section of smr?  Blocking there would deadlock. */
 static bool
-smr__wait_inside(struct smr *smr, const char *what)
+smr__wait_inside(struct smr_domain *smr, const char *what)
 {
     struct smr__slot *s = smr__slot_peek(smr);
 
@@ -1159,7 +1159,7 @@ smr__wait_inside(struct smr *smr, const char *what)
 /* The oldest open section, and the stall record; d_lock held.  now:
  * smr__now_ns() read under d_lock, so it never runs behind the record. */
 static bool
-smr__oldest_locked(struct smr *smr, uint64_t now,
+smr__oldest_locked(struct smr_domain *smr, uint64_t now,
     struct smr_section_info *info)
 {
     struct smr__slot *old = NULL;
@@ -1247,7 +1247,7 @@ struct smr__who {
 /* The default report: the five things SPEC §2 names (the domain is in the
  * prefix smr__warn writes). */
 static void
-smr__stall_print(struct smr *smr, const struct smr__who *who, bool waiting,
+smr__stall_print(struct smr_domain *smr, const struct smr__who *who, bool waiting,
     uint64_t waited, const struct smr_section_info *info)
 {
     char what[80];
@@ -1279,7 +1279,7 @@ smr__stall_print(struct smr *smr, const struct smr__who *who, bool waiting,
  * printer.
  */
 static bool
-smr__stall_note(struct smr *smr, const struct smr__who *who, bool waiting,
+smr__stall_note(struct smr_domain *smr, const struct smr__who *who, bool waiting,
     uint64_t waited, bool block)
 {
     struct smr_section_info info;
@@ -1310,7 +1310,7 @@ smr__stall_note(struct smr *smr, const struct smr__who *who, bool waiting,
 /* A poll of smr failed: take a look, at most every SMR__STALL_SAMPLE_MS
  * per domain; otherwise this costs a coarse clock read and a relaxed load. */
 static __attribute__((noinline)) void
-smr__stall_sample(struct smr *smr, const struct smr__who *who, bool waiting,
+smr__stall_sample(struct smr_domain *smr, const struct smr__who *who, bool waiting,
     uint64_t waited)
 {
     uint32_t now = smr__coarse_ms();
@@ -1325,7 +1325,7 @@ smr__stall_sample(struct smr *smr, const struct smr__who *who, bool waiting,
 
 /* A waiter's handler is due: call it with the oldest section. */
 static void
-smr__stall_handler(struct smr *smr, uint64_t waited)
+smr__stall_handler(struct smr_domain *smr, uint64_t waited)
 {
     struct smr_section_info info;
     smr_stall_fn fn;
@@ -1351,7 +1351,7 @@ smr__stall_handler(struct smr *smr, uint64_t waited)
  * decides), a handler at the threshold and each time the wait doubles.
  */
 static bool
-smr__wait(struct smr *smr, const char *what, smr_seq_t goal,
+smr__wait(struct smr_domain *smr, const char *what, smr_seq_t goal,
     uint64_t deadline, const struct smr__who *who)
 {
     struct smr__slot *self = smr__slot_peek(smr);
@@ -1406,7 +1406,7 @@ smr__wait(struct smr *smr, const char *what, smr_seq_t goal,
 
 /* smr_poll(.., false) naming who polls. */
 static bool
-smr__poll_who(struct smr *smr, smr_seq_t goal, const struct smr__who *who)
+smr__poll_who(struct smr_domain *smr, smr_seq_t goal, const struct smr__who *who)
 {
     struct smr__slot *self = smr__slot_peek(smr);
     uint64_t n;
@@ -1432,7 +1432,7 @@ smr__poll_who(struct smr *smr, smr_seq_t goal, const struct smr__who *who)
 
 /* smr_wait naming who waits. */
 static bool
-smr__wait_who(struct smr *smr, smr_seq_t goal, const struct smr__who *who)
+smr__wait_who(struct smr_domain *smr, smr_seq_t goal, const struct smr__who *who)
 {
     smr__check(smr, "smr_wait");
     if (smr__wait_inside(smr, "smr_wait"))
@@ -1547,7 +1547,7 @@ smr__atfork_prepare(void)
 {
     pthread_mutex_lock(&smr__glock);
     for (uint32_t i = 0; i < smr__ndomains; i++) {
-        struct smr *smr = smr__domains[i];
+        struct smr_domain *smr = smr__domains[i];
         if (smr == NULL)
             continue;
         pthread_mutex_lock(&smr->d_lock);
@@ -1560,7 +1560,7 @@ static void
 smr__atfork_parent(void)
 {
     for (uint32_t i = smr__ndomains; i-- > 0;) {
-        struct smr *smr = smr__domains[i];
+        struct smr_domain *smr = smr__domains[i];
         if (smr == NULL)
             continue;
         pthread_mutex_unlock(&smr->l_barrier_lock);
@@ -1579,7 +1579,7 @@ smr__atfork_child(void)
     if (hot != &smr__empty_hot)
         smr__thread_of(hot)->t_tid = smr__gettid();
     for (uint32_t i = 0; i < smr__ndomains; i++) {
-        struct smr *smr = smr__domains[i];
+        struct smr_domain *smr = smr__domains[i];
         if (smr == NULL)
             continue;
         /* This thread took them in prepare, so it owns them here. */

@@ -54,7 +54,7 @@
 
 /* The test hook (tests only; see smr.h). */
 static inline void
-smr__hook(struct smr *smr, int point)
+smr__hook(struct smr_domain *smr, int point)
 {
     void (*fn)(smr_t, int) = smr__test_hook;
 
@@ -64,7 +64,7 @@ smr__hook(struct smr *smr, int point)
 
 /* Slot i of the registry: chunk k starts at CHUNK0 * (2^k - 1). */
 static inline struct smr__slot *
-smr__slot_at(struct smr *smr, uint32_t i)
+smr__slot_at(struct smr_domain *smr, uint32_t i)
 {
     uint32_t q = i / SMR__CHUNK0 + 1;
     uint32_t k = 31 - (uint32_t)__builtin_clz(q);
@@ -119,7 +119,7 @@ smr__enter_recheck_on(smr_t smr, smr_seq_t *w, smr_seq_t v)
  * of c_wordp and d_hw in the poll scan.
  */
 static inline void
-smr__slot_point(struct smr *smr, struct smr__slot *s, smr_seq_t *wordp,
+smr__slot_point(struct smr_domain *smr, struct smr__slot *s, smr_seq_t *wordp,
     uint32_t i)
 {
     atomic_store_rel(&s->c_wordp, wordp);
@@ -192,7 +192,7 @@ smr__goal_lowbits_ok(smr_seq_t goal)
  * Returns the new clock value, or a future goal that was not written.
  */
 static inline smr_seq_t
-smr__clock_step(struct smr *smr)
+smr__clock_step(struct smr_domain *smr)
 {
     smr_seq_t goal;
 
@@ -237,7 +237,7 @@ smr__clock_step(struct smr *smr)
 /* Has a tick passed since the lazy clock last moved?  At most one caller
  * per tick gets true, which is what bounds clock writes and barriers. */
 static inline bool
-smr__lazy_tick_due(struct smr *smr)
+smr__lazy_tick_due(struct smr_domain *smr)
 {
     uint64_t now = smr__now_ns() / smr__lazy_tick_ns;
     uint64_t last = atomic_load_rlx(&smr->l_last_tick);
@@ -256,7 +256,7 @@ smr__lazy_tick_due(struct smr *smr)
  * bounds how often the clock MOVES (and so the barriers).
  */
 static inline smr_seq_t
-smr__lazy_advance(struct smr *smr)
+smr__lazy_advance(struct smr_domain *smr)
 {
     smr_seq_t wr;
 
@@ -282,7 +282,7 @@ smr__lazy_advance(struct smr *smr)
 /* smr_advance after its checks: self is the caller's slot (NULL if it has
  * none; deferred domains always give one). */
 static inline smr_seq_t
-smr__advance_on(struct smr *smr, struct smr__slot *self)
+smr__advance_on(struct smr_domain *smr, struct smr__slot *self)
 {
     SMR__COUNT(smr, self, st_advance, SMR__ST_ADVANCE);
     if (smr->h.d_flags & SMR__F_LAZY_FAST)
@@ -311,7 +311,7 @@ smr__advance_on(struct smr *smr, struct smr__slot *self)
  * passed smr__goal_check_future: a whole number of steps ahead.
  */
 static inline bool
-smr__clock_push(struct smr *smr, smr_seq_t goal, smr_seq_t *wrp)
+smr__clock_push(struct smr_domain *smr, smr_seq_t goal, smr_seq_t *wrp)
 {
     smr_seq_t wr = *wrp;
 
@@ -341,7 +341,7 @@ smr__clock_push(struct smr *smr, smr_seq_t goal, smr_seq_t *wrp)
  * A failing membarrier fails the poll (SPEC §2).
  */
 static inline bool
-smr__lazy_barrier(struct smr *smr, smr_seq_t target, bool force)
+smr__lazy_barrier(struct smr_domain *smr, smr_seq_t target, bool force)
 {
     smr_seq_t c;
     bool ok = true;
@@ -393,7 +393,7 @@ smr__lazy_barrier(struct smr *smr, smr_seq_t target, bool force)
  * next poll.  Returns false if the lock was busy (no move possible).
  */
 static inline bool
-smr__rd_snapshot(struct smr *smr, uint64_t *gen, smr_seq_t *s_rd)
+smr__rd_snapshot(struct smr_domain *smr, uint64_t *gen, smr_seq_t *s_rd)
 {
     if (pthread_mutex_trylock(&smr->d_rd_lock) != 0)
         return false;
@@ -407,7 +407,7 @@ smr__rd_snapshot(struct smr *smr, uint64_t *gen, smr_seq_t *s_rd)
 /* Move the read hand forward to rd (I5).  cur: the hand as the caller
  * loaded it; gen: (32-bit) the move count at the caller's snapshot. */
 static inline void
-smr__rd_advance(struct smr *smr, smr_seq_t cur, smr_seq_t rd, uint64_t gen,
+smr__rd_advance(struct smr_domain *smr, smr_seq_t cur, smr_seq_t rd, uint64_t gen,
     smr_seq_t wr)
 {
 #if SMR_SEQ32
@@ -454,7 +454,7 @@ smr__rd_advance(struct smr *smr, smr_seq_t cur, smr_seq_t rd, uint64_t gen,
  * caller reports it), which never changes the clock.
  */
 static inline int
-smr__poll_once(struct smr *smr, struct smr__slot *self, smr_seq_t goal,
+smr__poll_once(struct smr_domain *smr, struct smr__slot *self, smr_seq_t goal,
     bool force)
 {
     smr_seq_t s_rd, s_wr, target, rd, c;

@@ -100,7 +100,7 @@ struct smr__slot {
 
 /* ---- domains ---------------------------------------------------------- */
 
-struct smr {
+struct smr_domain {
     struct smr__domain_hot h;    /* magic, flags, idx, id | s_wr_seq */
     /* The read hand: every section that began before it has ended. */
     /* (SMR__SLOT_ALIGN: pollers write it; keep it out of the clock's line
@@ -150,10 +150,10 @@ enum { SMR__ST_ADVANCE, SMR__ST_ADVANCE_WAIT, SMR__ST_POLL, SMR__ST_POLL_SCAN,
 /* ---- shared helpers --------------------------------------------------- */
 
 __attribute__((noreturn, cold, format(printf, 2, 3)))
-void smr__die(const struct smr *smr, const char *fmt, ...);
+void smr__die(const struct smr_domain *smr, const char *fmt, ...);
 __attribute__((cold, format(printf, 2, 3)))
-void smr__warn(const struct smr *smr, const char *fmt, ...);
-void smr__check(const struct smr *smr, const char *what);
+void smr__warn(const struct smr_domain *smr, const char *fmt, ...);
+void smr__check(const struct smr_domain *smr, const char *what);
 
 /* Stops and frees d_reclaimer at smr_destroy; set by src/reclaim.c (before
  * any d_reclaimer exists: the release store of d_reclaimer orders it). */
@@ -161,7 +161,7 @@ extern void (*smr__reclaimer_fini)(smr_t smr);
 
 /* Lazy domains (src/smr_lazy.c). */
 bool smr__lazy_available(void);
-void smr__lazy_create(struct smr *smr);
+void smr__lazy_create(struct smr_domain *smr);
 bool smr__lazy_atfork_child(void);
 /* The lazy clock and barrier themselves are in src/smr_clock.h; they use: */
 extern uint64_t smr__lazy_tick_ns;

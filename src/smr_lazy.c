@@ -154,7 +154,7 @@ smr__lazy_available(void)
 }
 
 void
-smr__lazy_create(struct smr *smr)
+smr__lazy_create(struct smr_domain *smr)
 {
     if (smr__lazy_available())
         smr->h.d_flags |= SMR__F_LAZY_FAST;

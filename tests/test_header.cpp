@@ -12,6 +12,12 @@ struct foo {
 
 static SMR_POINTER(foo *) gp;
 
+// The C tag is smr_domain, not smr (SPEC §1), so a C++ program may have a
+// namespace smr beside <smr.h> (smr.hpp is one).
+namespace smr {
+static const int tag_is_free = 1;
+}
+
 static_assert(std::is_unsigned<smr_seq_t>::value, "smr_seq_t is unsigned");
 static_assert(std::is_signed<smr_delta_t>::value, "smr_delta_t is signed");
 static_assert(sizeof(smr_seq_t) == sizeof(smr_delta_t), "seq/delta sizes");
@@ -22,6 +28,8 @@ main()
     foo f = { 42 };
     smr_t s = smr_create("hdr-cpp", 0, SMR_LAZY);
 
+    if (smr::tag_is_free != 1)
+        return 1;
     if (smr_version() != SMR_VERSION)
         return 1;
     if (s == nullptr)

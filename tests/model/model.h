@@ -60,7 +60,7 @@ struct obj {
     int val;            /* plain: the payload readers dereference */
 };
 
-static struct smr D;
+static struct smr_domain D;
 static struct smr__slot S[NSLOT];
 static smr_seq_t W[NSLOT];              /* the readers' words */
 static struct smr__slot *Dchunk[1];
@@ -84,7 +84,7 @@ smr__now_ns(void)
 }
 
 void
-smr__die(const struct smr *smr, const char *fmt, ...)
+smr__die(const struct smr_domain *smr, const char *fmt, ...)
 {
     (void)smr;
     (void)fmt;
@@ -93,7 +93,7 @@ smr__die(const struct smr *smr, const char *fmt, ...)
 }
 
 void
-smr__warn(const struct smr *smr, const char *fmt, ...)
+smr__warn(const struct smr_domain *smr, const char *fmt, ...)
 {
     (void)smr;
     (void)fmt;
