@@ -24,6 +24,15 @@
  * re-executes itself once with GLIBC_TUNABLES=glibc.rtld.optional_static_
  * tls=65536.
  *
+ * Readers (--readers N, default 1): N more threads run read sections the
+ * whole time, each scheme's own kind (smr_enter/smr_exit on the pool's
+ * domain, smr_lazy_enter on the lazy one, urcu_memb_read_lock for
+ * call_rcu; the allocators without deferral get the same loop with no
+ * section), each section a handful of loads (well under 10 us unless the
+ * reader is preempted).  Reader i is pinned to PU (T + i) mod PUs, so on
+ * a 2-core machine it has its own core with 1 writer and shares one with
+ * 2.  A pool free that blocks for a reader shows in blocking/M.
+ *
  * Method: for T in the thread counts (default 1,2), R rounds; in each round
  * the scheme order is shuffled and every thread runs N ops per scheme,
  * hwloc-pinned one PU each, timed with CLOCK_MONOTONIC.  A round's value is
@@ -113,6 +122,11 @@ static smr_t g_smr, g_smr_lazy, g_smr_def;
 static smr_pool_t g_pool, g_pool_lazy, g_pool_def, g_pool_plain;
 /* --rate: target frees per second per thread (0: full speed). */
 static uint64_t g_rate;
+
+/* --readers: threads running short sections of the current scheme. */
+static int g_nreaders = 1;
+static volatile int g_rstop;
+static uint64_t g_rdata[8] __attribute__((aligned(CL)));
 
 static hwloc_topology_t g_topo;
 static int g_npu, g_pin;
@@ -274,6 +288,42 @@ worker_main(void *arg)
     return NULL;
 }
 
+/* A reader: sections of the current scheme's kind, back to back. */
+static void *
+reader_main(void *arg)
+{
+    int pu;
+    uint64_t sum = 0;
+
+    pin((int)(intptr_t)arg, &pu);
+    urcu_memb_register_thread();
+    while (!g_rstop) {
+        int s = g_cur;
+
+        for (int k = 0; k < 256; k++) {
+            switch (s) {
+            case S_POOL:      smr_enter(g_smr); break;
+            case S_POOL_LAZY: smr_lazy_enter(g_smr_lazy); break;
+            case S_POOL_DEF:  smr_enter(g_smr_def); break;
+            case S_URCU:      urcu_memb_read_lock(); break;
+            default:          break;
+            }
+            for (int j = 0; j < 8; j++)
+                sum += ((volatile uint64_t *)g_rdata)[j];
+            switch (s) {
+            case S_POOL:      smr_exit(g_smr); break;
+            case S_POOL_LAZY: smr_lazy_exit(g_smr_lazy); break;
+            case S_POOL_DEF:  smr_exit(g_smr_def); break;
+            case S_URCU:      urcu_memb_read_unlock(); break;
+            default:          break;
+            }
+        }
+    }
+    urcu_memb_unregister_thread();
+    g_rdata[0] = sum & 0;     /* keep sum live, store nothing new */
+    return NULL;
+}
+
 /* ---- statistics helpers --------------------------------------------------- */
 
 static uint64_t g_rng;
@@ -357,9 +407,18 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
     uint64_t pfrees[NSCHEME] = {0}, psync[NSCHEME] = {0};
     size_t prss[NSCHEME] = {0};
 
+    pthread_t rt[MAXT];
+
     memset(w, 0, sizeof(*w) * (size_t)nthreads);
     memset(val, 0, sizeof(val));
     pools_create();
+    g_rstop = 0;
+    for (int i = 0; i < g_nreaders; i++)
+        if (pthread_create(&rt[i], NULL, reader_main,
+            (void *)(intptr_t)(nthreads + i)) != 0) {
+            perror("bench_pool: pthread_create (reader)");
+            exit(1);
+        }
     for (int s = 0; s < NSCHEME; s++)
         if (g_have[s])
             order[n++] = s;
@@ -412,6 +471,9 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
     pthread_barrier_wait(&g_start);
     for (int i = 0; i < nthreads; i++)
         pthread_join(w[i].th, NULL);
+    g_rstop = 1;
+    for (int i = 0; i < g_nreaders; i++)
+        pthread_join(rt[i], NULL);
     pthread_barrier_destroy(&g_start);
     pthread_barrier_destroy(&g_done);
 
@@ -440,8 +502,9 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
         bpm[s] = pfrees[s] ? (double)psync[s] * 1e6 / (double)pfrees[s] : 0;
         ppeak[s] = ps.pending_peak;
     }
-    printf("\n%d thread%s%s:\n", nthreads, nthreads > 1 ? "s" : "",
-        g_pin ? " (pinned, one PU each)" : " (not pinned)");
+    printf("\n%d thread%s%s, %d reader%s:\n", nthreads,
+        nthreads > 1 ? "s" : "", g_pin ? " (pinned, one PU each)" :
+        " (not pinned)", g_nreaders, g_nreaders == 1 ? "" : "s");
     if (g_rate != 0)
         printf("  paced: at most %llu frees/s per thread (ns per op is the "
             "pacing, not the cost)\n", (unsigned long long)g_rate);
@@ -605,8 +668,11 @@ run_stall(unsigned hold_ms, size_t cap)
         peak_pending = ps.pending_peak;
     printf("\nstalled reader: 1 churn thread (outside sections), 1 reader "
         "inside a section for %u ms\n", hold_ms);
-    printf("  pending cap %zu, bucket_max 128: bound = 1 x 128 + cap = %zu\n",
-        cap, cap + 128);
+    printf("  pending cap %zu%s (in force at the end: %zu, raised %llu "
+        "times), bucket_max 128: bound = 1 x 128 + cap = %zu\n",
+        ps.pending_cap, cap == 0 ? " (the default)" : "",
+        ps.pending_cap_now, (unsigned long long)ps.cap_raises,
+        ps.pending_cap + 128);
     printf("  peak pending:        %zu objects (pool's pending_peak %zu)\n",
         peak_pending, (size_t)ps.pending_peak);
     printf("  peak RSS:            %.1f MiB (%.1f MiB before the churn, "
@@ -663,7 +729,8 @@ usage(FILE *f)
 {
     fprintf(f,
         "usage: bench_pool [-t 1,2] [-r rounds] [-n ops] [--hold ms] "
-        "[--cap n] [--no-stall] [--rate N] [--seed S] [--csv]\n"
+        "[--cap n] [--no-stall] [--rate N] [--readers N] [--seed S] "
+        "[--csv]\n"
         "  -t LIST    thread counts, comma separated (default 1,2)\n"
         "  -r N       rounds, >= 5 (default 11); order shuffled per round\n"
         "  -n N       ops per thread per scheme per round (default 2000000)\n"
@@ -674,6 +741,8 @@ usage(FILE *f)
         "  --rate N   at most N frees per second per thread (spin-paced on\n"
         "             CLOCK_MONOTONIC; default 0: full speed); ns per op\n"
         "             then shows the pacing: read blocking/M, pend_peak, RSS\n"
+        "  --readers N threads running short read sections of each scheme's\n"
+        "             own kind the whole time (default 1; 0: none)\n"
         "  SMR pool rows also print blocking/M (sync reclaims per million\n"
         "  frees over the timed rounds), pend_peak (the pool's pending_peak;\n"
         "  fresh pools per thread count) and RSS MiB (process RSS after the\n"
@@ -695,6 +764,7 @@ main(int argc, char **argv)
         {"cap", required_argument, NULL, 'C'},
         {"no-stall", no_argument, NULL, 'N'},
         {"rate", required_argument, NULL, 'R'},
+        {"readers", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -710,6 +780,7 @@ main(int argc, char **argv)
         case 'C': cap = (size_t)strtoull(optarg, NULL, 0); break;
         case 'N': stall = 0; break;
         case 'R': g_rate = strtoull(optarg, NULL, 0); break;
+        case 'D': g_nreaders = atoi(optarg); break;
         case 'c': csv = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -725,7 +796,8 @@ main(int argc, char **argv)
         p += strcspn(p, ",");
         p += *p == ',';
     }
-    if (optind != argc || rounds < 5 || iters < 1 || ntl == 0) {
+    if (optind != argc || rounds < 5 || iters < 1 || ntl == 0 ||
+        g_nreaders < 0 || g_nreaders > MAXT) {
         usage(stderr);
         return 2;
     }
@@ -760,6 +832,8 @@ main(int argc, char **argv)
     printf("  lazy pool:  %s readers\n", smr_lazy_is_fence_free(g_smr_lazy) ?
         "fence-free" : "fenced (fallback)");
     printf("  rate:       %s\n", g_rate ? "paced (--rate)" : "full speed");
+    printf("  readers:    %d, short sections of each scheme's own kind, "
+        "back to back, pinned after the writers\n", g_nreaders);
     if (g_rate)
         printf("              at most %llu frees/s per thread\n",
             (unsigned long long)g_rate);
@@ -782,7 +856,7 @@ main(int argc, char **argv)
         ps.buckets_queued ? (double)ps.frees / ps.buckets_queued : 0.0,
         (unsigned long long)ps.sync_reclaims, ps.slabs, ps.bytes / 1048576.0);
     if (stall)
-        run_stall(hold, cap != 0 ? cap : 4096);
+        run_stall(hold, cap);
     printf("\n  load avg:   %.2f at end\n", loadavg1());
     smr_destroy(g_smr);
     smr_destroy(g_smr_lazy);

@@ -539,23 +539,28 @@ SMR_API void smr_barrier(smr_t smr);
 /* (+) Retired entries of this domain not yet reclaimed (all threads). */
 SMR_API size_t smr_retire_pending(smr_t smr);
 /*
- * (+) The domain's retire limits.  Past pending_cap entries in the queue
- * (0: the default, SMR_RETIRE_CAP_DEFAULT), a retire made outside every
- * section waits for readers and reclaims; with SMR_RETIRE_NOWAIT it never
- * waits, and pending is unbounded while a reader stays inside (counted in
- * smr_retire_stats, reported once on stderr).  0, or EINVAL for unknown
- * flags.
+ * (+) The domain's retire limits.  pending_cap is the hard bound on the
+ * queue (0: the default, SMR_RETIRE_CAP_DEFAULT entries); the cap in force
+ * adapts below it to free rate x the grace period the domain needs, so
+ * steady retiring never waits.  Past the cap in force, when the oldest
+ * batch has waited longer than the domain needs (a reader holds a section),
+ * a retire made outside every section waits for readers and reclaims;
+ * with SMR_RETIRE_NOWAIT it never waits, and pending is unbounded while a
+ * reader stays inside (counted in smr_retire_stats, reported once on
+ * stderr).  0, or EINVAL for unknown flags.
  */
 #define SMR_RETIRE_NOWAIT      0x100
-#define SMR_RETIRE_CAP_DEFAULT 4096
+#define SMR_RETIRE_CAP_DEFAULT 262144
 SMR_API int smr_retire_set_limits(smr_t smr, size_t pending_cap, int flags);
 struct smr_retire_stats {
     size_t pending;         /* smr_retire_pending */
-    size_t pending_cap;     /* the cap in force */
+    size_t pending_cap;     /* the hard bound (as set, or the default) */
     int flags;              /* SMR_RETIRE_NOWAIT, as set */
     uint64_t sync_reclaims; /* retires past the cap that waited */
     uint64_t nowait_over;   /* retires past the cap that did not wait
                              * (SMR_RETIRE_NOWAIT) */
+    size_t pending_cap_now; /* the cap in force (adapts below pending_cap) */
+    uint64_t cap_raises;    /* times the cap in force was raised */
     /* more fields may follow */
 };
 SMR_API void smr_retire_stats(smr_t smr, struct smr_retire_stats *st);
@@ -594,6 +599,9 @@ struct smr_pool_stats {
     size_t pending_peak;      /* high-water mark of pending */
     uint64_t nowait_over;     /* frees past the cap that did not wait
                                * (SMR_POOL_NOWAIT) */
+    size_t pending_cap;       /* the hard bound on queued objects */
+    size_t pending_cap_now;   /* the cap in force (adapts below the bound) */
+    uint64_t cap_raises;      /* times the cap in force was raised */
 };
 
 /* (+) Pool flags.  SMR_POOL_NOWAIT: a free past the cap never waits for
@@ -615,7 +623,8 @@ struct smr_pool_args {
     void (*ctor)(void *obj, void *arg);
     void (*dtor)(void *obj, void *arg);
     void *arg;
-    size_t pending_cap;       /* per-pool cap on pending objects (0: default) */
+    size_t pending_cap;       /* hard bound on queued objects (0: default,
+                               * 16 MiB of objects, at least 4096) */
     unsigned bucket_max;      /* max objects per bucket (0: default) */
 };
 

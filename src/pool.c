@@ -55,13 +55,17 @@
  *
  * The bound (SPEC §2): pending = objects in free buckets + untagged (on
  * p_untagged or in tagging claims, P1) + queued.  Free buckets hold at
- * most bucket_max objects each; the shared part is held at pending_cap: a
- * free that finds it above the cap first reclaims expired heads, and
- * then, if the caller is outside every read section (smr_entered_any),
+ * most bucket_max objects each; the queue is held at the cap in force,
+ * which adapts below pending_cap, the hard bound (p_cap, src/smr_util.h):
+ * a free that finds the queue above it first reclaims expired heads;
+ * then, if the head is younger than the domain's grace budget, raises the
+ * cap (the free rate filled the queue, not a reader: pool_cap_raise);
+ * else, if the caller is outside every read section (smr_entered_any),
  * waits for the head's tag (smr_wait) and moves it to the cached list.
  * Inside a section the free may exceed the cap but never blocks.  So
  * pending <= live threads x bucket_max + pending_cap whenever frees happen
- * outside sections.  A SMR_POOL_NOWAIT pool never waits there either: its
+ * outside sections, and no free waits while free rate x grace period
+ * stays under pending_cap.  A SMR_POOL_NOWAIT pool never waits there either: its
  * frees past the cap are counted (p_nowait_over), the first one is
  * reported, and pending is unbounded while a reader stays inside.
  *
@@ -166,7 +170,9 @@
 #define POOL_BUCKET_DEF   128u                /* default bucket_max */
 #define POOL_BUCKET_START 16u                 /* initial bucket size */
 #define POOL_BUCKET_LIMIT 4096u               /* bucket_max above: EINVAL */
-#define POOL_CAP_DEF      ((size_t)4096)      /* default pending_cap */
+#define POOL_CAP_BYTES    ((size_t)16 << 20)  /* default pending_cap: */
+#define POOL_CAP_MIN      ((size_t)4096)      /* this many bytes of objects,
+                                               * at least this many */
 #define POOL_TICK_NS      1000000ull          /* age of a partial bucket */
 #define POOL_AGE_CALLS    256u                /* fast calls between checks */
 #define POOL_WINDOW_NS    (10 * POOL_TICK_NS) /* bucket-size adaptation */
@@ -187,6 +193,7 @@ enum { POOL_ST_CACHED = 1, POOL_ST_INUSE = 2, POOL_ST_PENDING = 3 };
 struct pool_bucket {
     struct pool_bucket *b_next;  /* FIFO, cached, untagged or empty list */
     smr_seq_t b_seq;             /* the tag (queued buckets) */
+    uint64_t b_qt;               /* ns: when it was queued (the cap) */
     uint32_t b_cnt;
     uint32_t b_pad;
     void *b_obj[];
@@ -252,7 +259,7 @@ struct smr_pool {
     bool p_work_out;                /* per-object work at alloc (ctor, aids) */
     bool p_work_in;                 /* per-object work when cached (dtor, aids) */
     bool p_nowait;                  /* SMR_POOL_NOWAIT */
-    size_t p_cap;
+    uint64_t p_budget_ns;           /* the domain's grace budget (cap) */
     void (*p_init)(void *, void *);
     void (*p_fini)(void *, void *);
     void (*p_ctor)(void *, void *);
@@ -266,6 +273,10 @@ struct smr_pool {
     uint32_t p_bsize;               /* current bucket size */
     uint32_t p_nuntagged;           /* buckets waiting for a tag */
     size_t p_queued;                /* objects in the FIFO */
+    uint64_t p_head_qt;             /* the head's b_qt (0: empty FIFO) */
+    /* The adaptive cap on p_queued (src/smr_util.h): k_cur is a hint
+     * read relaxed; its window is kept under p_lock. */
+    struct smr__cap p_cap;
 
     /* Under p_lock. */
     pthread_mutex_t p_lock __attribute__((aligned(SMR__CACHE_LINE)));
@@ -917,8 +928,11 @@ pool_slab_put_bucket(struct smr_pool *pool, struct pool_bucket *b)
 
 /* Append a tagged bucket; p_lock held. */
 static void
-pool_fifo_append(struct smr_pool *pool, struct pool_bucket *b)
+pool_fifo_append(struct smr_pool *pool, struct pool_bucket *b, uint64_t now)
 {
+    if (now == 0)
+        now = smr__now_ns();
+    b->b_qt = now;
     b->b_next = NULL;
     if (pool->p_fifo_tail != NULL)
         pool->p_fifo_tail->b_next = b;
@@ -934,11 +948,13 @@ pool_fifo_append(struct smr_pool *pool, struct pool_bucket *b)
          * "reached", and pool_fifo_pop then hands the bucket out on that
          * word alone).  Cost: a plain move on x86, stlr on arm64. */
         atomic_store_rel(&pool->p_head_seq, b->b_seq);
+        atomic_store_rlx(&pool->p_head_qt, now);   /* hint, no partner */
     }
     pool->p_fifo_tail = b;
     atomic_store_rlx(&pool->p_queued, pool->p_queued + b->b_cnt);
     pool->p_buckets_queued++;
     pool_peak_locked(pool, pool_pending_shared_locked(pool));
+    smr__cap_note(&pool->p_cap, pool->p_queued, now);
 }
 
 /*
@@ -961,6 +977,8 @@ pool_fifo_pop(struct smr_pool *pool, smr_seq_t seq)
      * head's advance happened before the p_lock we hold. */
     atomic_store_rel(&pool->p_head_seq, pool->p_fifo_head != NULL ?
         pool->p_fifo_head->b_seq : (smr_seq_t)SMR_SEQ_INVALID);
+    atomic_store_rlx(&pool->p_head_qt, pool->p_fifo_head != NULL ?
+        pool->p_fifo_head->b_qt : 0);       /* hint, no partner */
     atomic_store_rlx(&pool->p_queued, pool->p_queued - b->b_cnt);
     pool->p_buckets_reused++;
     b->b_next = NULL;
@@ -1052,7 +1070,7 @@ pool_tag_untagged(struct smr_pool *pool)
     pool_claim_del_locked(pool, &k);
     while ((b = pool_pop(&k.k_list)) != NULL) {
         b->b_seq = seq;
-        pool_fifo_append(pool, b);
+        pool_fifo_append(pool, b, 0);
     }
     pool_unlock(pool);
 }
@@ -1082,7 +1100,8 @@ pool_sync_to_slabs(struct smr_pool *pool, struct pool_bucket *b)
  * aged partial one (!must) just stays where it is.
  */
 static void
-pool_queue_free(struct smr_pool *pool, struct pool_cache *pc, bool must)
+pool_queue_free(struct smr_pool *pool, struct pool_cache *pc, bool must,
+    uint64_t now)
 {
     struct pool_bucket *b = pc->pc_free, *nb;
     bool contended;
@@ -1108,7 +1127,7 @@ pool_queue_free(struct smr_pool *pool, struct pool_cache *pc, bool must)
     /* Swap under p_lock, so smr_pool_stats never counts b twice.  Relaxed
      * store, no partner: stats reads pc_free relaxed. */
     atomic_store_rlx(&pc->pc_free, nb);
-    pool_fifo_append(pool, b);
+    pool_fifo_append(pool, b, now);
     pool_unlock(pool);
 }
 
@@ -1121,7 +1140,7 @@ pool_age_check(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
     if (now == 0)
         now = smr__now_ns();
     if (now - pc->pc_free_t0 >= POOL_TICK_NS)
-        pool_queue_free(pool, pc, false);
+        pool_queue_free(pool, pc, false, now);
 }
 
 /*
@@ -1139,31 +1158,53 @@ pool_nowait_over(struct smr_pool *pool)
         pool_warn(pool, "pending past the cap (%zu) and SMR_POOL_NOWAIT: "
             "frees do not wait; pending is unbounded while a reader of "
             "domain \"%s\" stays inside (reported once; see nowait_over)",
-            pool->p_cap, smr_name(pool->p_smr));
+            smr__cap_now(&pool->p_cap), smr_name(pool->p_smr));
+}
+
+/*
+ * The FIFO is past the cap in force (cap) and its head has not expired:
+ * is that the free rate (the head is younger than the domain's grace
+ * budget: raise the cap, src/smr_util.h) rather than a reader holding a
+ * section?  true: do not wait.
+ */
+static bool
+pool_cap_raise(struct smr_pool *pool, size_t cap)
+{
+    /* Hint (no partner): a stale age only raises or waits once more. */
+    uint64_t qt = atomic_load_rlx(&pool->p_head_qt);
+    uint64_t now = smr__now_ns();
+
+    return smr__cap_raise(&pool->p_cap, cap, qt != 0 && now > qt ?
+        now - qt : 0, pool->p_budget_ns);
 }
 
 /*
  * Keep the shared pending part at the cap (SPEC §2): reclaim expired
- * heads; past that, outside every section, wait for the head (not in a
- * SMR_POOL_NOWAIT pool: count the overshoot instead).
+ * heads; past that, if the head is young, raise the cap (the free rate,
+ * not a reader, filled the queue); else, outside every section, wait for
+ * the head (not in a SMR_POOL_NOWAIT pool: count the overshoot instead).
  */
 static void
 pool_enforce_cap(struct smr_pool *pool)
 {
     bool took, raced, drain = false;
+    size_t cap;
 
-    /* Hint (no partner): the FIFO is re-checked under p_lock.  Once over
+    /* Hints (no partner): the FIFO is re-checked under p_lock.  Once over
      * the cap, every head that has expired is moved, not just enough to
      * get under it: after a stalled reader leaves, the queue drains at
      * once rather than one bucket per refill. */
-    while (atomic_load_rlx(&pool->p_queued) > (drain ? 0 : pool->p_cap)) {
+    while (atomic_load_rlx(&pool->p_queued) >
+        (cap = drain ? 0 : smr__cap_now(&pool->p_cap))) {
         took = pool_fifo_take(pool, false, false, &raced);
         if (!took && !raced) {
-            if (drain || pool->p_nowait || smr_entered_any()) {
+            if (drain || pool_cap_raise(pool, cap))
+                return;
+            if (pool->p_nowait || smr_entered_any()) {
                 /* Inside a section: never block.  NOWAIT: never at all;
                  * hint (no partner) as above. */
                 if (pool->p_nowait &&
-                    atomic_load_rlx(&pool->p_queued) > pool->p_cap)
+                    atomic_load_rlx(&pool->p_queued) > cap)
                     pool_nowait_over(pool);
                 return;
             }
@@ -1375,7 +1416,7 @@ SMR_API smr_pool_t
 smr_pool_create_args(const char *name, const struct smr_pool_args *args)
 {
     struct smr_pool *pool;
-    size_t align, stride, slab, off;
+    size_t align, stride, slab, off, cap;
     uint32_t nobjs, bmax, idx;
 
     if (args == NULL || args->size == 0 ||
@@ -1421,8 +1462,21 @@ smr_pool_create_args(const char *name, const struct smr_pool_args *args)
     pool->p_bucket_max = bmax;
     pool->p_bucket_min = bmax < POOL_BUCKET_START ? bmax : POOL_BUCKET_START;
     pool->p_bsize = pool->p_bucket_min;
-    pool->p_cap = args->pending_cap != 0 ? args->pending_cap :
-        (POOL_CAP_DEF > 4 * (size_t)bmax ? POOL_CAP_DEF : 4 * (size_t)bmax);
+    /* The hard bound on the queue (SPEC §2): the user's, else 16 MiB of
+     * objects, at least 4096 and four buckets; the cap in force adapts
+     * below it (pool_cap_raise). */
+    if (args->pending_cap != 0) {
+        cap = args->pending_cap;
+    } else {
+        cap = POOL_CAP_BYTES / stride;
+        if (cap < POOL_CAP_MIN)
+            cap = POOL_CAP_MIN;
+        if (cap < 4 * (size_t)bmax)
+            cap = 4 * (size_t)bmax;
+    }
+    smr__cap_init(&pool->p_cap, cap);
+    pool->p_budget_ns = args->smr != NULL ?
+        smr__grace_budget_ns(args->smr) : 0;
     pool->p_init = args->init;
     pool->p_fini = args->fini;
     pool->p_ctor = args->ctor;
@@ -1763,7 +1817,7 @@ pool_free_slow(struct smr_pool *pool, struct pool_cache *pc, void *obj)
         if (b->b_cnt >= pc->pc_bsize || b->b_cnt >= pool->p_bucket_max ||
             now - pc->pc_free_t0 >= POOL_TICK_NS) {
             pool_queue_free(pool, pc, b->b_cnt >= pc->pc_bsize ||
-                b->b_cnt >= pool->p_bucket_max);
+                b->b_cnt >= pool->p_bucket_max, now);
             now = 0;
         }
     }
@@ -1831,7 +1885,7 @@ smr_pool_reclaim(smr_pool_t pool)
     if (pool->p_smr != NULL) {
         /* The caller's own pending objects start their grace period. */
         if (pc != NULL && pc->pc_free->b_cnt != 0)
-            pool_queue_free(pool, pc, false);
+            pool_queue_free(pool, pc, false, 0);
         pool_tag_untagged(pool);
         /* Every expired head goes back to the slab layer. */
         while (pool_fifo_take(pool, false, true, &raced) || raced)
@@ -1918,6 +1972,9 @@ smr_pool_stats(smr_pool_t pool, struct smr_pool_stats *st)
     st->sync_reclaims = pool->p_sync_reclaims;
     st->pending_peak = pool->p_pending_peak;
     st->nowait_over = atomic_load_rlx(&pool->p_nowait_over);
+    st->pending_cap = pool->p_cap.k_hard;
+    st->pending_cap_now = smr__cap_now(&pool->p_cap);
+    st->cap_raises = atomic_load_rlx(&pool->p_cap.k_raises);
     pool_unlock(pool);
 }
 
@@ -1995,7 +2052,7 @@ pool_claim_orphan_locked(struct smr_pool *pool, struct pool_claim *k)
     if (b->b_cnt == 0)
         pool_push(&pool->p_empty, b);
     else
-        pool_fifo_append(pool, b);
+        pool_fifo_append(pool, b, 0);
 }
 
 static void

@@ -129,6 +129,7 @@ struct retire__batch {
     uint64_t b_serial;              /* FIFO position (R4) */
     uint64_t b_born;                /* ns: first entry (tick rule) */
     smr_seq_t b_tag;                /* smr_advance at queue time */
+    uint64_t b_qt;                  /* ns: queue time (the adaptive cap) */
     uint32_t b_n;
     struct retire__ent b_ent[RETIRE__BATCH];
 };
@@ -179,11 +180,15 @@ struct retire__rec {
      * (retire__hint_locked). */
     smr_seq_t r_hint __attribute__((aligned(SMR__CACHE_LINE)));
     size_t r_qent;                  /* entries in the FIFO */
+    uint64_t r_head_qt;             /* the head's b_qt, 0: empty */
     /* The domain's limits (R6), written under retire__lock and r_lock,
      * read relaxed as hints (no partner): r_qent's line, so the check on
-     * every retire costs no extra miss. */
-    size_t r_cap;
+     * every retire costs no extra miss.  r_cap is the adaptive cap
+     * (src/smr_util.h): its hard bound is the domain's pending_cap, its
+     * window is kept under r_lock. */
     bool r_nowait;
+    uint64_t r_budget_ns;           /* the domain's grace budget */
+    struct smr__cap r_cap;
 };
 
 struct retire__thr {
@@ -308,6 +313,8 @@ retire__hint_locked(struct retire__rec *r)
 {
     atomic_store_rel(&r->r_hint,
         r->r_head != NULL ? r->r_head->b_tag : (smr_seq_t)SMR_SEQ_INVALID);
+    atomic_store_rlx(&r->r_head_qt,
+        r->r_head != NULL ? r->r_head->b_qt : 0);   /* hint, no partner */
 }
 
 /*
@@ -320,6 +327,7 @@ retire__enqueue_locked(struct retire__rec *r, struct retire__batch *list)
 {
     smr_seq_t tag;
     size_t n = 0;
+    uint64_t now;
 
     if (list == NULL)
         return;
@@ -327,12 +335,14 @@ retire__enqueue_locked(struct retire__rec *r, struct retire__batch *list)
      * unlink before it) before the clock moves; partner: smr_enter's
      * store->load fence (smr.c I2). */
     tag = smr_advance(r->r_smr);
+    now = smr__now_ns();
     while (list != NULL) {
         struct retire__batch *b = list;
 
         list = b->b_next;
         b->b_next = NULL;
         b->b_tag = tag;
+        b->b_qt = now;
         b->b_serial = ++r->r_serial;
         n += b->b_n;
         if (r->r_tail != NULL)
@@ -344,6 +354,7 @@ retire__enqueue_locked(struct retire__rec *r, struct retire__batch *list)
     /* Relaxed: read as a hint by the bound check (R6). */
     atomic_store_rlx(&r->r_qent, atomic_load_rlx(&r->r_qent) + n);
     retire__hint_locked(r);
+    smr__cap_note(&r->r_cap, atomic_load_rlx(&r->r_qent), now);
 }
 
 /* Take a cursor's batch; r_lock held (R1).  NULL if it has none. */
@@ -513,9 +524,15 @@ retire__nowait_over(smr_t smr, size_t cap)
 static void
 retire__bound(struct retire__rec *r, smr_t smr)
 {
-    size_t cap = atomic_load_rlx(&r->r_cap);   /* hint (no partner) */
+    size_t cap = smr__cap_now(&r->r_cap);      /* hint (no partner) */
+    uint64_t qt = atomic_load_rlx(&r->r_head_qt), now = smr__now_ns();
     bool waited = false;
 
+    /* The free rate, not a reader, filled the queue (its head is younger
+     * than the domain's grace budget): raise the cap, do not wait. */
+    if (smr__cap_raise(&r->r_cap, cap, qt != 0 && now > qt ? now - qt : 0,
+        atomic_load_rlx(&r->r_budget_ns)))
+        return;
     if (atomic_load_rlx(&r->r_nowait)) {
         retire__nowait_over(smr, cap);
         return;
@@ -551,7 +568,8 @@ retire__limits_locked(struct retire__rec *r, struct smr__retire_conf *rc)
 {
     size_t cap = atomic_load_rlx(&rc->rc_cap);
 
-    atomic_store_rlx(&r->r_cap, cap != 0 ? cap : RETIRE__CAP);
+    smr__cap_init(&r->r_cap, cap != 0 ? cap : RETIRE__CAP);
+    atomic_store_rlx(&r->r_budget_ns, smr__grace_budget_ns(r->r_smr));
     atomic_store_rlx(&r->r_nowait,
         (atomic_load_rlx(&rc->rc_flags) & SMR_RETIRE_NOWAIT) != 0);
 }
@@ -784,7 +802,7 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
     }
     /* Relaxed: hints; retire__bound re-reads r_head under r_lock. */
     if (__builtin_expect(atomic_load_rlx(&r->r_qent) >
-        atomic_load_rlx(&r->r_cap), 0))
+        smr__cap_now(&r->r_cap), 0))
         retire__bound(r, smr);
 }
 
@@ -947,6 +965,7 @@ SMR_API void
 smr_retire_stats(smr_t smr, struct smr_retire_stats *st)
 {
     struct smr__retire_conf *rc;
+    struct retire__rec *r;
     size_t cap;
 
     st->pending = smr_retire_pending(smr);     /* validates */
@@ -954,6 +973,20 @@ smr_retire_stats(smr_t smr, struct smr_retire_stats *st)
     /* Relaxed (no partner): a snapshot. */
     cap = atomic_load_rlx(&rc->rc_cap);
     st->pending_cap = cap != 0 ? cap : RETIRE__CAP;
+    /* The cap in force lives in the record, while there is one; without
+     * one it starts again at the floor. */
+    st->pending_cap_now = st->pending_cap < SMR__CAP_FLOOR ?
+        st->pending_cap : SMR__CAP_FLOOR;
+    st->cap_raises = 0;
+    if (retire__init()) {
+        pthread_mutex_lock(&retire__lock);
+        r = retire__rec_find(retire__id(smr));
+        if (r != NULL) {
+            st->pending_cap_now = smr__cap_now(&r->r_cap);
+            st->cap_raises = atomic_load_rlx(&r->r_cap.k_raises);
+        }
+        pthread_mutex_unlock(&retire__lock);
+    }
     st->flags = (int)atomic_load_rlx(&rc->rc_flags);
     st->sync_reclaims = atomic_load_rlx(&rc->rc_sync);
     st->nowait_over = atomic_load_rlx(&rc->rc_over);

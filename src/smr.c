@@ -1231,6 +1231,27 @@ smr__reports_on(smr_t smr)
     return atomic_load_rlx(&smr->d_stall_ns) != 0;  /* no partner */
 }
 
+/*
+ * The grace period a domain needs when no reader holds a section long
+ * (src/smr_util.h, the adaptive cap): 1 ms, the age at which a partial
+ * bucket or batch is queued anyway, plus one scheduling period (10 ms: a
+ * reader preempted inside a short section, as on a core it shares with a
+ * writer, runs again within one; Linux CFS's default latency target is
+ * 6 ms x (1 + log2 CPUs), capped at 24 ms); a fence-free lazy domain adds
+ * two ticks, since its goals lie one step in the future and the clock
+ * moves at most once per tick (src/smr_lazy.c).
+ */
+uint64_t
+smr__grace_budget_ns(smr_t smr)
+{
+    uint64_t ns = 11000000;
+
+    smr__check(smr, "smr__grace_budget_ns");
+    if (smr->h.d_flags & SMR__F_LAZY_FAST)
+        ns += 2 * smr__lazy_tick_ns;
+    return ns;
+}
+
 struct smr__retire_conf *
 smr__retire_conf(smr_t smr)
 {

@@ -292,8 +292,14 @@ retire_wait_child(void *arg)
     unsetenv("SMR_STALL_WARN_MS");
     smr = smr_create("diag-retire", 0, 0);
     staller_start_for(&st, smr, 1500);
-    for (int i = 0; i < 20000; i++)
+    /* Past the default bound, whatever the adaptive cap rose to. */
+    for (int i = 0; i < SMR_RETIRE_CAP_DEFAULT + 20000; i++)
         smr_retire(smr, (void *)(uintptr_t)(i + 1), retire_nop);
+    if (smr_retire_pending(smr) > SMR_RETIRE_CAP_DEFAULT + 3 * 64) {
+        fprintf(stderr, "pending %zu past the default bound\n",
+            smr_retire_pending(smr));
+        _exit(3);
+    }
     say_tids(&st);
     staller_stop(&st);
     smr_barrier(smr);

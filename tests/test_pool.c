@@ -849,6 +849,97 @@ ParameterizedTest(int *flags, bound, stalled_reader_sync_reclaim,
     smr_destroy(d);
 }
 
+/*
+ * The adaptive cap (SPEC §2): with default arguments, a writer that frees
+ * as fast as it can with no reader inside never waits, in any mode.  The
+ * lazy domain is the case that used to block: its goals expire only at a
+ * clock tick (1 ms), so a full-speed free rate fills any fixed cap of a
+ * few thousand objects before the first bucket can be reused.
+ */
+ALL_FLAGS(cap, steady_frees_never_wait)
+ParameterizedTest(int *flags, cap, steady_frees_never_wait, .timeout = 120)
+{
+    enum { RING = 1024, N = 600000 };
+    smr_t d = mk("cap-steady", *flags);
+    smr_pool_t p = mkpool("cap-steady", 64, d, 0, 0);
+    static void *ring[RING];
+    struct smr_pool_stats st;
+
+    for (int i = 0; i < RING; i++)
+        ring[i] = smr_pool_alloc(p);
+    for (int i = 0; i < N; i++) {
+        void *o = smr_pool_alloc(p);
+
+        cr_assert(o != NULL);
+        *(volatile int *)o = i;
+        smr_pool_free(p, ring[i % RING]);
+        ring[i % RING] = o;
+    }
+    st = stats(p);
+    cr_log_info("cap %s: %llu frees, sync reclaims %llu, cap in force %zu "
+        "(raised %llu times, bound %zu), peak %zu", flags_name(*flags),
+        (ull)st.frees, (ull)st.sync_reclaims, st.pending_cap_now,
+        (ull)st.cap_raises, st.pending_cap, st.pending_peak);
+    cr_assert_eq(st.sync_reclaims, 0, "%llu frees waited with no reader "
+        "inside (cap in force %zu, peak %zu)", (ull)st.sync_reclaims,
+        st.pending_cap_now, st.pending_peak);
+    cr_assert_leq(st.pending_cap_now, st.pending_cap);
+    cr_assert_eq(st.pending_cap, (size_t)(16 << 20) / 64,
+        "default bound: 16 MiB of 64-byte objects");
+    for (int i = 0; i < RING; i++)
+        smr_pool_free(p, ring[i]);
+    cr_assert(drain(p, 10000));
+    smr_pool_destroy(p);
+    smr_destroy(d);
+}
+
+/*
+ * A reader stuck inside while a writer frees at full speed with default
+ * arguments: the cap in force may rise while the queue's head is young,
+ * never past the default bound; then frees wait for the reader.
+ */
+ALL_FLAGS(cap, stuck_reader_default_bound)
+ParameterizedTest(int *flags, cap, stuck_reader_default_bound,
+    .timeout = 120)
+{
+    enum { HOLD = 400 };
+    smr_t d = mk("cap-stuck", *flags);
+    smr_pool_t p = mkpool("cap-stuck", 64, d, 0, 0);
+    size_t bound, n, peak = 0;
+    struct smr_pool_stats st = stats(p);
+    struct held h;
+    void **v;
+
+    bound = st.pending_cap + 128;        /* + one thread's bucket_max */
+    n = st.pending_cap + 8 * 128;
+    v = malloc(n * sizeof(*v));
+    cr_assert(v != NULL);
+    for (size_t i = 0; i < n; i++)
+        v[i] = smr_pool_alloc(p);
+    held_start(&h, d, *flags, HOLD);
+    for (size_t i = 0; i < n; i++) {
+        smr_pool_free(p, v[i]);
+        if ((i & 1023) == 0) {
+            st = stats(p);
+            peak = st.pending > peak ? st.pending : peak;
+            cr_assert_leq(st.pending, bound, "pending %zu past the default "
+                "bound %zu (free %zu)", st.pending, bound, i);
+        }
+    }
+    pthread_join(h.tid, NULL);
+    st = stats(p);
+    cr_log_info("stuck %s: sync reclaims %llu, cap in force %zu (raised "
+        "%llu times), peak %zu, bound %zu", flags_name(*flags),
+        (ull)st.sync_reclaims, st.pending_cap_now, (ull)st.cap_raises,
+        st.pending_peak, bound);
+    cr_assert_gt(st.sync_reclaims, 0, "no free waited for the stuck reader");
+    cr_assert_leq(st.pending_peak, bound);
+    free(v);
+    cr_assert(drain(p, 10000));
+    smr_pool_destroy(p);
+    smr_destroy(d);
+}
+
 /* Inside a section (this domain or another) a free never blocks. */
 static void
 free_inside_no_block(bool same_domain)

@@ -32,9 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Mirror src/retire.c (RETIRE__BATCH, RETIRE__CAP). */
+/* Mirror src/retire.c (RETIRE__BATCH) and src/smr_util.h (the floor of
+ * the adaptive cap: a hard bound at or below it is the cap in force). */
 #define BATCH 64
 #define CAP 4096
+#define DEFCAP ((size_t)SMR_RETIRE_CAP_DEFAULT)
 
 
 /* ------------------------------------------------------------------ */
@@ -47,7 +49,7 @@
  * reclaim that happens while the watched reader is still inside its
  * section (it entered before the retire) is a violation.
  */
-#define NOBJ 200000
+#define NOBJ (1 << 20)
 static atomic_int count[NOBJ];
 static atomic_long total;
 static atomic_long violations;
@@ -506,7 +508,8 @@ ParameterizedTest(int *flags, stress, exactly_once_and_safe, .timeout = 120)
 /*
  * A timed reader stalls reclamation.  Retiring from outside every section
  * past the cap blocks until the reader leaves; pending never exceeds
- * threads x BATCH + CAP (+ one batch in flight).
+ * threads x BATCH + CAP (+ one batch in flight).  The hard bound is set
+ * to the adaptive cap's floor, so the cap in force never rises above it.
  */
 ALL_FLAGS(bound, blocks_outside_sections)
 ParameterizedTest(int *flags, bound, blocks_outside_sections, .timeout = 60)
@@ -519,6 +522,7 @@ ParameterizedTest(int *flags, bound, blocks_outside_sections, .timeout = 60)
     int blocked_at = -1, n = CAP + 4 * BATCH;
     size_t peak = 0;
 
+    cr_assert_eq(smr_retire_set_limits(s, CAP, 0), 0);
     held_start(&h, s, *flags, hold);
     watched = &h;
     t0 = now_ns();
@@ -550,6 +554,64 @@ ParameterizedTest(int *flags, bound, blocks_outside_sections, .timeout = 60)
     cr_assert(pthread_join(h.tid, NULL) == 0);
     smr_barrier(s);
     assert_once(0, n);
+    watched = NULL;
+    smr_destroy(s);
+}
+
+/*
+ * The adaptive cap (SPEC §2): with the default limits, retiring as fast
+ * as possible with no reader inside never waits, in any mode (a lazy
+ * domain's goals expire only at a tick: a fixed cap of 4096 made it wait).
+ */
+ALL_FLAGS(bound, steady_retires_never_wait)
+ParameterizedTest(int *flags, bound, steady_retires_never_wait,
+    .timeout = 120)
+{
+    smr_t s = mk("ret-steady", *flags);
+    struct smr_retire_stats st;
+    const int n = NOBJ / 2;
+
+    for (int i = 0; i < n; i++)
+        retire_obj(s, i);
+    smr_retire_stats(s, &st);
+    cr_log_info("retire steady %s: sync %llu, cap in force %zu (raised %llu "
+        "times), bound %zu", flags_name(*flags), (unsigned long long)
+        st.sync_reclaims, st.pending_cap_now,
+        (unsigned long long)st.cap_raises, st.pending_cap);
+    cr_assert_eq(st.sync_reclaims, 0, "%llu retires waited with no reader",
+        (unsigned long long)st.sync_reclaims);
+    cr_assert_leq(st.pending_cap_now, st.pending_cap);
+    smr_barrier(s);
+    assert_once(0, n);
+    smr_destroy(s);
+}
+
+/* A stuck reader with the default limits: pending never passes the
+ * default bound (plus a batch or two), and retires past it wait. */
+ALL_FLAGS(bound, stuck_reader_default_bound)
+ParameterizedTest(int *flags, bound, stuck_reader_default_bound,
+    .timeout = 120)
+{
+    smr_t s = mk("ret-stuck", *flags);
+    const size_t bound = DEFCAP + 3 * BATCH;
+    const int n = (int)DEFCAP + 16 * BATCH;
+    struct smr_retire_stats st;
+    struct held h;
+
+    held_start(&h, s, *flags, 400);
+    watched = &h;
+    for (int i = 0; i < n; i++) {
+        retire_obj(s, i);
+        if ((i & 1023) == 0)
+            cr_assert_leq(smr_retire_pending(s), bound, "pending %zu past "
+                "the default bound (retire %d)", smr_retire_pending(s), i);
+    }
+    smr_retire_stats(s, &st);
+    cr_assert_gt(st.sync_reclaims, 0, "no retire waited for the reader");
+    cr_assert(pthread_join(h.tid, NULL) == 0);
+    smr_barrier(s);
+    assert_once(0, n);
+    cr_assert(atomic_load(&violations) == 0);
     watched = NULL;
     smr_destroy(s);
 }
@@ -612,8 +674,10 @@ Test(limits, defaults_and_einval, .timeout = 30)
 
     smr_retire_stats(s, &st);
     cr_assert_eq(st.pending, 0);
-    cr_assert_eq(st.pending_cap, (size_t)CAP);
-    cr_assert_eq(st.pending_cap, (size_t)SMR_RETIRE_CAP_DEFAULT);
+    cr_assert_eq(st.pending_cap, DEFCAP);
+    cr_assert_eq(st.pending_cap_now, (size_t)CAP, "the cap in force starts "
+        "at the floor");
+    cr_assert_eq(st.cap_raises, 0);
     cr_assert_eq(st.flags, 0);
     cr_assert_eq(st.sync_reclaims, 0);
     cr_assert_eq(st.nowait_over, 0);
@@ -624,7 +688,7 @@ Test(limits, defaults_and_einval, .timeout = 30)
     cr_assert_eq(st.flags, SMR_RETIRE_NOWAIT);
     cr_assert_eq(smr_retire_set_limits(s, 0, 0), 0);
     smr_retire_stats(s, &st);
-    cr_assert_eq(st.pending_cap, (size_t)CAP, "0 restores the default");
+    cr_assert_eq(st.pending_cap, DEFCAP, "0 restores the default");
     cr_assert_eq(st.flags, 0);
     smr_destroy(s);
 }
@@ -718,8 +782,9 @@ nowait(int flags, size_t cap)
     smr_t s = mk("ret-nowait", flags);
     struct smr_retire_stats st;
     struct held h;
-    size_t eff = cap != 0 ? cap : (size_t)CAP;
-    const int n = (int)(3 * eff);
+    size_t eff = cap != 0 ? cap : DEFCAP;
+    /* Past the hard bound, whatever the cap in force rose to meanwhile. */
+    const int n = (int)(eff < 100000 ? 3 * eff : eff + 16 * BATCH);
     uint64_t el = nowait_retires(s, flags, cap, 0, n, &h);
     bool inside = atomic_load(&h.leaving) == 0;
 
