@@ -566,8 +566,9 @@ struct smr_retire_stats {
 SMR_API void smr_retire_stats(smr_t smr, struct smr_retire_stats *st);
 /*
  * (+) The optional background reclaimer of one domain: a thread that
- * takes idle threads' partial batches and runs what expires, so a
- * call_rcu-style writer may wait for its own callback.  It sleeps while
+ * takes idle threads' partial batches (and the partial free buckets of
+ * the domain's pools) and reclaims what expires (callbacks, pool dtors),
+ * so a call_rcu-style writer may wait for its own callback.  It sleeps while
  * nothing is pending.  Start: 0, EBUSY if running, ENOMEM, or
  * pthread_create's error.  Stop joins it (no-op if not running); pending
  * work stays for later calls.  smr_destroy stops it; exit() stops every
@@ -602,6 +603,8 @@ struct smr_pool_stats {
     size_t pending_cap;       /* the hard bound on queued objects */
     size_t pending_cap_now;   /* the cap in force (adapts below the bound) */
     uint64_t cap_raises;      /* times the cap in force was raised */
+    uint64_t buckets_taken;   /* idle threads' partial buckets taken by the
+                               * background reclaimer */
 };
 
 /* (+) Pool flags.  SMR_POOL_NOWAIT: a free past the cap never waits for

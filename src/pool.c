@@ -113,6 +113,7 @@
 
 #include "smr.h"
 #include "os_mem.h"
+#include "reclaim.h"
 #include "smr_util.h"
 
 /* ---- sanitizers and Valgrind ------------------------------------------ */
@@ -195,7 +196,10 @@ struct pool_bucket {
     smr_seq_t b_seq;             /* the tag (queued buckets) */
     uint64_t b_qt;               /* ns: when it was queued (the cap) */
     uint32_t b_cnt;
-    uint32_t b_pad;
+    uint32_t b_taken;            /* a thread's free bucket: objects
+                                  * [0, b_taken) were taken by the
+                                  * reclaimer (pool_steal_locked) and are
+                                  * not this bucket's; p_lock */
     void *b_obj[];
 };
 
@@ -237,7 +241,11 @@ struct pool_cache {
     struct pool_bucket *pc_free;    /* pending objects (NULL pool: cached) */
     uint32_t pc_bsize;              /* bucket size, copied on slow paths */
     uint32_t pc_age_cd;             /* fast calls until the next age check */
-    uint64_t pc_free_t0;            /* ns: first object into pc_free */
+    uint64_t pc_free_t0;            /* ns: first object into pc_free
+                                     * (owner stores relaxed; the
+                                     * reclaimer reads it as a hint) */
+    bool pc_nosteal;                /* p_lock: pc_free is being expired
+                                     * outside the lock (out of memory) */
     uint64_t pc_allocs;             /* counters: owner stores relaxed, */
     uint64_t pc_frees;              /* smr_pool_stats sums them relaxed */
     struct smr_pool *pc_pool;
@@ -297,6 +305,8 @@ struct smr_pool {
     uint64_t p_nowait_over;         /* atomic: frees past the cap, no wait */
     uint64_t p_win_t0;
     uint32_t p_win_n;
+    uint32_t p_rbusy;               /* pool__glock: reclaimer rounds on it */
+    uint64_t p_taken;               /* p_lock: partial buckets taken */
 };
 
 /* The thread's table of caches, indexed by p_idx, keyed by p_id. */
@@ -318,6 +328,7 @@ static __thread struct pool_tls *pool__self
 /* ---- registry ------------------------------------------------------------ */
 
 static pthread_mutex_t pool__glock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool__rcv = PTHREAD_COND_INITIALIZER; /* p_rbusy 0 */
 static struct smr_pool **pool__pools;   /* by p_idx; NULL: free index */
 static uint32_t pool__npools;
 static uint64_t pool__next_id = 1;      /* never reused */
@@ -596,7 +607,9 @@ pool_bucket_new(struct smr_pool *pool)
     if (b != NULL) {
         b->b_next = NULL;
         b->b_seq = SMR_SEQ_INVALID;
+        b->b_qt = 0;
         b->b_cnt = 0;
+        b->b_taken = 0;
     }
     return b;
 }
@@ -705,6 +718,22 @@ static size_t
 pool_pending_shared_locked(const struct smr_pool *pool)
 {
     return pool->p_queued + pool->p_untagged_objs + pool->p_tagging_objs;
+}
+
+/* A thread's free bucket, after the reclaimer took its first b_taken
+ * objects (pool_steal_locked): drop them (p_lock held; the owner, or the
+ * owner is gone).  The owner's fast path only appends above b_cnt, so
+ * this is the one place the prefix goes. */
+static void
+pool_untake_locked(struct pool_bucket *b)
+{
+    uint32_t t = b->b_taken;
+
+    if (t == 0)
+        return;
+    memmove(b->b_obj, b->b_obj + t, (b->b_cnt - t) * sizeof(b->b_obj[0]));
+    atomic_store_rlx(&b->b_cnt, b->b_cnt - t);     /* no partner: stats */
+    b->b_taken = 0;
 }
 
 /* Hold list (nobjs objects) in k, on the caller's stack; p_lock held, and
@@ -1111,16 +1140,30 @@ pool_queue_free(struct smr_pool *pool, struct pool_cache *pc, bool must,
      * moves: smr.h contract). */
     b->b_seq = smr_advance(pool->p_smr);
     contended = pool_lock(pool);
+    /* The reclaimer may have taken (and queued) a prefix meanwhile: the
+     * tag above is later than those frees too, so it still covers b. */
+    pool_untake_locked(b);
+    if (b->b_cnt == 0) {
+        pool_unlock(pool);
+        return;
+    }
     nb = pool_pop(&pool->p_empty);
     if (nb == NULL) {
+        /* b stays pc_free while we allocate (and, out of memory, while
+         * its objects expire here): the reclaimer must leave it alone. */
+        pc->pc_nosteal = true;
         pool_unlock(pool);
         nb = pool_bucket_new(pool);
         if (nb == NULL) {
             if (must)
                 pool_sync_to_slabs(pool, b);
+            pool_lock(pool);
+            pc->pc_nosteal = false;
+            pool_unlock(pool);
             return;
         }
         contended = pool_lock(pool) || contended;
+        pc->pc_nosteal = false;
     }
     if (contended)
         pool_bsize_grow(pool);
@@ -1129,6 +1172,9 @@ pool_queue_free(struct smr_pool *pool, struct pool_cache *pc, bool must,
     atomic_store_rlx(&pc->pc_free, nb);
     pool_fifo_append(pool, b, now);
     pool_unlock(pool);
+    /* Once per bucket: work for the background reclaimer, if one runs
+     * (one acquire load when none does; src/reclaim.c). */
+    smr__reclaimer_kick(pool->p_smr);
 }
 
 /* Queue the caller's free bucket if it is older than a tick. */
@@ -1215,6 +1261,127 @@ pool_enforce_cap(struct smr_pool *pool)
         if (took)
             drain = true;
     }
+}
+
+/* ---- the background reclaimer (src/reclaim.c) -------------------------------- */
+
+/*
+ * Take the partial free buckets that threads have left for a tick or more
+ * (p_lock held): their objects go to p_untagged, where pool_tag_untagged
+ * tags them, so an idle thread's garbage drains (SPEC §2).  The owner's
+ * fast path takes no lock: it only appends at b_cnt and stores the new
+ * count with release, so the objects below the count loaded here
+ * (acquire) are complete, and their unlinks happen before the tag taken
+ * after this (tests/model/steal.c).  We never write the owner's b_cnt or
+ * b_obj: the prefix taken is recorded in b_taken, and the owner drops it
+ * under p_lock at its next slow path (pool_untake_locked).  The objects
+ * move from one list to another under p_lock (P1).  *due: when the
+ * youngest partial bucket left becomes a tick old (0: none).
+ */
+static unsigned
+pool_steal_locked(struct smr_pool *pool, uint64_t now, uint64_t *due)
+{
+    unsigned want = 0;
+
+    for (struct pool_cache *pc = pool->p_caches; pc != NULL;
+        pc = pc->pc_next) {
+        struct pool_bucket *fb = pc->pc_free, *nb;
+        uint32_t cnt, live;
+        uint64_t t0;
+
+        if (fb == NULL || pc->pc_nosteal)
+            continue;
+        /* Acquire: partner of the release stores of b_cnt in
+         * smr_pool_free and pool_free_slow. */
+        cnt = atomic_load_acq(&fb->b_cnt);
+        if (cnt <= fb->b_taken)
+            continue;
+        live = cnt - fb->b_taken;
+        t0 = atomic_load_rlx(&pc->pc_free_t0);   /* hint, no partner */
+        if (now - t0 < POOL_TICK_NS) {
+            /* Young: look again when it is a tick old. */
+            if (*due == 0 || t0 + POOL_TICK_NS < *due)
+                *due = t0 + POOL_TICK_NS;
+            continue;
+        }
+        if ((nb = pool_pop(&pool->p_empty)) == NULL) {
+            want++;             /* the caller allocates, then calls again */
+            continue;
+        }
+        memcpy(nb->b_obj, fb->b_obj + fb->b_taken, live * sizeof(void *));
+        atomic_store_rlx(&nb->b_cnt, live);      /* no partner: stats */
+        fb->b_taken = cnt;
+        pool_push(&pool->p_untagged, nb);
+        pool->p_taken++;
+        pool->p_untagged_objs += live;
+        atomic_store_rlx(&pool->p_nuntagged, pool->p_nuntagged + 1);
+    }
+    return want;
+}
+
+/*
+ * One reclaimer round over the SMR pools of smr (reclaim.h): take idle
+ * partial buckets, tag them, move every expired FIFO head to the cached
+ * list (its dtor runs here, with no libsmr lock held).  A pool is pinned
+ * (p_rbusy, under pool__glock) while we work on it without that lock, so
+ * smr_pool_destroy waits for the round instead of freeing it under us.
+ */
+bool
+smr__pool_round(smr_t smr, uint64_t now, smr_seq_t *goal, uint64_t *due)
+{
+    bool left = false, took, raced;
+    unsigned want;
+
+    *goal = SMR_SEQ_INVALID;
+    *due = 0;
+    if (pthread_once(&pool__once, pool_init_once) != 0 ||
+        pool__once_err != 0)
+        return false;
+    pthread_mutex_lock(&pool__glock);
+    for (uint32_t i = 0; i < pool__npools; i++) {
+        struct smr_pool *pool = pool__pools[i];
+        smr_seq_t seq;
+
+        if (pool == NULL || pool->p_smr != smr)
+            continue;
+        pool->p_rbusy++;
+        pthread_mutex_unlock(&pool__glock);
+        pool_lock(pool);
+        want = pool_steal_locked(pool, now, due);
+        pool_unlock(pool);
+        if (want != 0) {
+            /* Bucket structs to copy into, allocated without p_lock (a
+             * few per round at most; the rest wait for the next one). */
+            struct pool_bucket *spare = NULL, *nb;
+
+            for (unsigned k = 0; k < want && k < 8; k++)
+                if ((nb = pool_bucket_new(pool)) != NULL)
+                    pool_push(&spare, nb);
+            pool_lock(pool);
+            while ((nb = pool_pop(&spare)) != NULL)
+                pool_push(&pool->p_empty, nb);
+            want = pool_steal_locked(pool, now, due);
+            pool_unlock(pool);
+            if (want != 0 && (*due == 0 || now + POOL_TICK_NS < *due))
+                *due = now + POOL_TICK_NS;
+        }
+        pool_tag_untagged(pool);
+        do
+            took = pool_fifo_take(pool, false, false, &raced);
+        while (took || raced);
+        /* Acquire, as in pool_fifo_take: the goal the reclaimer polls. */
+        seq = atomic_load_acq(&pool->p_head_seq);
+        if (seq != SMR_SEQ_INVALID) {
+            if (*goal == SMR_SEQ_INVALID)
+                *goal = seq;
+            left = true;
+        }
+        pthread_mutex_lock(&pool__glock);
+        if (--pool->p_rbusy == 0)
+            pthread_cond_broadcast(&pool__rcv);
+    }
+    pthread_mutex_unlock(&pool__glock);
+    return left || *due != 0;
 }
 
 /* ---- the thread's cache ---------------------------------------------------- */
@@ -1328,6 +1495,7 @@ pool_cache_drain_locked(struct smr_pool *pool, struct pool_cache *pc)
     pool->p_frees_dead += pc->pc_frees;
     pool_slab_put_bucket(pool, pc->pc_alloc);
     pool_push(&pool->p_empty, pc->pc_alloc);
+    pool_untake_locked(pc->pc_free);
     if (pool->p_smr == NULL || pc->pc_free->b_cnt == 0) {
         pool_slab_put_bucket(pool, pc->pc_free);  /* NULL pool: cached */
         pool_push(&pool->p_empty, pc->pc_free);
@@ -1539,6 +1707,9 @@ smr_pool_destroy(smr_pool_t pool)
      * later finds the pool gone and leaves its (freed) cache alone. */
     pthread_mutex_lock(&pool__glock);
     pool__pools[pool->p_idx] = NULL;
+    /* A reclaimer round on the pool finishes first (smr__pool_round). */
+    while (pool->p_rbusy != 0)
+        pthread_cond_wait(&pool__rcv, &pool__glock);
     pool_lock(pool);
     while ((pc = pool->p_caches) != NULL) {
         pool_cache_unlink(pool, pc);
@@ -1797,6 +1968,7 @@ pool_free_slow(struct smr_pool *pool, struct pool_cache *pc, void *obj)
 {
     struct pool_bucket *b;
     uint64_t now = 0;
+    bool started = false;
 
     pool_check(pool, "smr_pool_free");
     if (pc == NULL) {
@@ -1825,10 +1997,18 @@ pool_free_slow(struct smr_pool *pool, struct pool_cache *pc, void *obj)
      * bound is the bucket just queued (or the one we hold), no more. */
     pool_enforce_cap(pool);
     b = pc->pc_free;
-    if (b->b_cnt == 0)
-        pc->pc_free_t0 = now != 0 ? now : smr__now_ns();
+    if (b->b_cnt == 0) {
+        /* Relaxed: the reclaimer reads it as a hint (no partner). */
+        atomic_store_rlx(&pc->pc_free_t0, now != 0 ? now : smr__now_ns());
+        started = true;
+    }
     b->b_obj[b->b_cnt] = obj;
-    atomic_store_rlx(&b->b_cnt, b->b_cnt + 1);     /* no partner: stats */
+    /* Release: as in smr_pool_free (partner: pool_steal_locked). */
+    atomic_store_rel(&b->b_cnt, b->b_cnt + 1);
+    /* A new partial bucket: once per bucket, tell the reclaimer (it takes
+     * the bucket if this thread goes idle with it). */
+    if (started)
+        smr__reclaimer_kick(pool->p_smr);
 }
 
 SMR_API void
@@ -1850,8 +2030,12 @@ smr_pool_free(smr_pool_t pool, void *obj)
             if (likely(n - 1 < pc->pc_bsize - 1) &&
                 likely(--pc->pc_age_cd != 0)) {
                 b->b_obj[n] = obj;
-                /* Relaxed stores, no partner: smr_pool_stats reads them. */
-                atomic_store_rlx(&b->b_cnt, n + 1);
+                /* Release: partner of the acquire load in
+                 * pool_steal_locked, which copies b_obj[0, n] and tags
+                 * them: the caller's unlink happens before that advance
+                 * (tests/model/steal.c).  A plain store on x86, stlr on
+                 * arm64.  pc_frees: relaxed, stats only. */
+                atomic_store_rel(&b->b_cnt, n + 1);
                 atomic_store_rlx(&pc->pc_frees, pc->pc_frees + 1);
                 return;
             }
@@ -1951,7 +2135,9 @@ smr_pool_stats(smr_pool_t pool, struct smr_pool_stats *st)
         allocs += atomic_load_rlx(&pc->pc_allocs);
         frees += atomic_load_rlx(&pc->pc_frees);
         nalloc = ab != NULL ? atomic_load_rlx(&ab->b_cnt) : 0;
-        nfree = fb != NULL ? atomic_load_rlx(&fb->b_cnt) : 0;
+        /* b_taken under p_lock: those objects are counted where the
+         * reclaimer put them. */
+        nfree = fb != NULL ? atomic_load_rlx(&fb->b_cnt) - fb->b_taken : 0;
         cached += nalloc;
         if (pool->p_smr != NULL)
             pend += nfree;
@@ -1975,6 +2161,7 @@ smr_pool_stats(smr_pool_t pool, struct smr_pool_stats *st)
     st->pending_cap = pool->p_cap.k_hard;
     st->pending_cap_now = smr__cap_now(&pool->p_cap);
     st->cap_raises = atomic_load_rlx(&pool->p_cap.k_raises);
+    st->buckets_taken = pool->p_taken;
     pool_unlock(pool);
 }
 
@@ -2069,6 +2256,9 @@ pool_atfork_child(void)
         if (pool == NULL)
             continue;
         pthread_mutex_init(&pool->p_lock, NULL);
+        /* No reclaimer thread in the child (src/reclaim.c): none of its
+         * pins on a pool is real here. */
+        pool->p_rbusy = 0;
         for (k = pool->p_claims; k != NULL; k = kn) {
             kn = k->k_next;
             if (!pthread_equal(k->k_owner, me))
@@ -2085,4 +2275,5 @@ pool_atfork_child(void)
         }
     }
     pthread_mutex_init(&pool__glock, NULL);
+    pthread_cond_init(&pool__rcv, NULL);
 }

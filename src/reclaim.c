@@ -22,6 +22,11 @@
  *   |     - partial batches a tick old -> FIFO (taken under the
  *   |       cursor's lock, as smr_barrier does: retire.c R1)
  *   |     - FIFO heads whose tag is reached -> callbacks run here
+ *   |   then smr__pool_round (pool.c), for each pool of the domain:
+ *   |     - partial free buckets a tick old -> untagged (the objects
+ *   |       below the owner's release-stored count, under p_lock: P1)
+ *   |     - untagged -> tagged, FIFO heads reached -> cached (dtors)
+ *   |   (a new pool bucket, full or partial, kicks too: once each)
  *   |     - left: goal (FIFO head tag), due (youngest partial's tick)
  *   |   sleep on rc_cv, under rc_lock, unless kicked or stopping:
  *   |     nothing left   pthread_cond_wait: no timeout at all
@@ -168,6 +173,17 @@ reclaim__main(void *arg)
         (void)atomic_xchg_acqrel(&rc->rc_kicked, 0);
         now = smr__now_ns();
         (void)smr__retire_round(smr, now, &goal, &due);
+        {
+            /* The domain's pools too: idle buckets, expired heads. */
+            smr_seq_t pgoal;
+            uint64_t pdue;
+
+            (void)smr__pool_round(smr, now, &pgoal, &pdue);
+            if (goal == SMR_SEQ_INVALID)
+                goal = pgoal;
+            if (pdue != 0 && (due == 0 || pdue < due))
+                due = pdue;
+        }
         if (goal != last) {
             /* A new head: its readers are likely gone soon. */
             last = goal;

@@ -34,4 +34,15 @@ void smr__reclaimer_kick(smr_t smr);
 bool smr__retire_round(smr_t smr, uint64_t now, smr_seq_t *goal,
     uint64_t *due);
 
+/*
+ * The same over smr's SMR pools (src/pool.c): take the partial free
+ * buckets that threads have left for a tick (P1: from one list to another
+ * under p_lock), tag them, move every FIFO head whose tag is reached to
+ * the cached list (dtors run here).  *goal: a head tag still pending
+ * (SMR_SEQ_INVALID: none); *due: when the youngest partial bucket left
+ * becomes a tick old (0: none).  Returns whether anything is left.
+ */
+bool smr__pool_round(smr_t smr, uint64_t now, smr_seq_t *goal,
+    uint64_t *due);
+
 #endif /* SMR_RECLAIM_H */

@@ -170,6 +170,175 @@ ParameterizedTest(int *flags, callrcu, idle_thread_batch, .timeout = 30)
 }
 
 /* ------------------------------------------------------------------ */
+/* Pools: an idle writer's partial bucket and the queue drain            */
+/* ------------------------------------------------------------------ */
+
+/* A pool object with a dtor that counts (it runs after the grace period). */
+static atomic_int pool_dtors;
+
+static void
+pool_dtor(void *obj, void *arg)
+{
+    (void)obj;
+    (void)arg;
+    atomic_fetch_add(&pool_dtors, 1);
+}
+
+struct idle_freer {
+    smr_pool_t p;
+    int n;
+    atomic_int freed;
+    atomic_int go_away;
+};
+
+/* Frees n objects (fewer than a bucket: they stay in its free bucket),
+ * then stays alive and idle, never calling libsmr again. */
+static void *
+idle_freer_main(void *arg)
+{
+    struct idle_freer *f = arg;
+    void *v[64];
+
+    for (int i = 0; i < f->n; i++)
+        v[i] = smr_pool_alloc(f->p);
+    for (int i = 0; i < f->n; i++)
+        smr_pool_free(f->p, v[i]);
+    atomic_store(&f->freed, 1);
+    while (!atomic_load(&f->go_away))
+        usleep(1000);
+    return NULL;
+}
+
+static smr_pool_t
+mk_dtor_pool(smr_t s)
+{
+    struct smr_pool_args a;
+    smr_pool_t p;
+
+    memset(&a, 0, sizeof(a));
+    a.size = 64;
+    a.smr = s;
+    a.dtor = pool_dtor;
+    p = smr_pool_create_args("rc-pool", &a);
+    cr_assert(p != NULL);
+    return p;
+}
+
+static size_t
+pool_pending(smr_pool_t p)
+{
+    struct smr_pool_stats st;
+
+    smr_pool_stats(p, &st);
+    return st.pending;
+}
+
+/* The reclaimer takes an idle thread's partial free bucket (SPEC §2: no
+ * bucket is lost in a thread's hands), tags it and, once readers are past
+ * it, runs the dtors: pending drains to 0 with no further pool call. */
+static void
+idle_pool(int flags, bool reclaimer)
+{
+    smr_t s = mk("rc-pool", flags);
+    struct idle_freer f = { .p = mk_dtor_pool(s), .n = 10 };
+    pthread_t t;
+    bool drained;
+    struct smr_pool_stats st;
+
+    atomic_store(&pool_dtors, 0);
+    if (reclaimer)
+        cr_assert_eq(smr_reclaimer_start(s), 0);
+    cr_assert(pthread_create(&t, NULL, idle_freer_main, &f) == 0);
+    cr_assert(wait_flag(&f.freed, 1, 5000));
+    drained = wait_flag(&pool_dtors, 10, reclaimer ? 5000 : 300);
+    if (reclaimer) {
+        cr_assert(drained, "%s: %d of 10 dtors ran within 5 s, pending %zu: "
+            "an idle thread's bucket was not reclaimed", flags_name(flags),
+            atomic_load(&pool_dtors), pool_pending(f.p));
+        cr_assert_eq(pool_pending(f.p), 0);
+        smr_pool_stats(f.p, &st);
+        cr_assert_eq(st.buckets_taken, 1, "the idle bucket was not taken "
+            "by the reclaimer");
+    } else {
+        /* The default (no worker): the objects wait in the idle thread's
+         * bucket until it calls in or exits. */
+        cr_assert_not(drained, "drained with no reclaimer");
+        cr_assert_eq(pool_pending(f.p), 10);
+    }
+    atomic_store(&f.go_away, 1);
+    cr_assert(pthread_join(t, NULL) == 0);
+    smr_reclaimer_stop(s);
+    smr_pool_destroy(f.p);
+    smr_destroy(s);
+}
+
+ALL_FLAGS(pool, idle_writer_drains)
+ParameterizedTest(int *flags, pool, idle_writer_drains, .timeout = 30)
+{
+    idle_pool(*flags, true);
+}
+
+Test(pool, idle_writer_waits_without_reclaimer, .timeout = 30)
+{
+    idle_pool(0, false);
+}
+
+/* Full buckets queued by a writer that then stops: the reclaimer moves
+ * them to the cached list once readers are past (dtors run), and a
+ * reader inside holds them back until it leaves. */
+ALL_FLAGS(pool, queue_drains_after_reader)
+ParameterizedTest(int *flags, pool, queue_drains_after_reader,
+    .timeout = 30)
+{
+    enum { N = 1000 };
+    smr_t s = mk("rc-pool-q", *flags);
+    smr_pool_t p = mk_dtor_pool(s);
+    static void *v[N];
+    struct held h;
+
+    atomic_store(&pool_dtors, 0);
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    for (int i = 0; i < N; i++)
+        v[i] = smr_pool_alloc(p);
+    held_start(&h, s, *flags, 200);
+    for (int i = 0; i < N; i++)
+        smr_pool_free(p, v[i]);
+    usleep(50 * 1000);
+    cr_assert(atomic_load(&h.leaving) || atomic_load(&pool_dtors) == 0,
+        "dtors ran while the reader was inside");
+    cr_assert(pthread_join(h.tid, NULL) == 0);
+    cr_assert(wait_flag(&pool_dtors, N, 5000), "%s: %d of %d dtors after "
+        "the reader left", flags_name(*flags), atomic_load(&pool_dtors), N);
+    cr_assert_eq(pool_pending(p), 0);
+    smr_reclaimer_stop(s);
+    smr_pool_destroy(p);
+    smr_destroy(s);
+}
+
+/* Pools created and destroyed while the reclaimer works on them: destroy
+ * waits for a round in progress (never frees a pool under it). */
+Test(pool, destroy_during_rounds, .timeout = 60)
+{
+    smr_t s = mk("rc-pool-life", 0);
+
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    for (int r = 0; r < 200; r++) {
+        smr_pool_t p = mk_dtor_pool(s);
+        void *v[40];
+
+        for (int i = 0; i < 40; i++)
+            v[i] = smr_pool_alloc(p);
+        for (int i = 0; i < 40; i++)
+            smr_pool_free(p, v[i]);
+        if (r % 16 == 0)
+            usleep(1500);       /* let a round find the partial bucket */
+        smr_pool_destroy(p);
+    }
+    smr_reclaimer_stop(s);
+    smr_destroy(s);
+}
+
+/* ------------------------------------------------------------------ */
 /* Readers                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -518,5 +687,77 @@ ParameterizedTest(int *flags, fork, child_stopped_restartable, .timeout = 60)
         cr_assert_eq(atomic_load(&count[i]), 1);
     for (int k = 0; k < 3; k++)
         cr_assert_eq(atomic_load(&count[10 + k]), 0);  /* child-only */
+    smr_destroy(s);
+}
+
+/* fork() while the reclaimer works on a pool (rounds pin it, p_rbusy) and
+ * a thread churns it: in the child the pool drains, and destroy does not
+ * wait for a pin of the parent's reclaimer (it has none there). */
+struct pool_churn {
+    smr_pool_t p;
+    atomic_int stop;
+};
+
+static void *
+pool_churn_main(void *arg)
+{
+    struct pool_churn *c = arg;
+    void *v[8];
+
+    while (!atomic_load(&c->stop)) {
+        for (int i = 0; i < 8; i++)
+            v[i] = smr_pool_alloc(c->p);
+        for (int i = 0; i < 8; i++)
+            smr_pool_free(c->p, v[i]);
+        usleep(300);        /* partial buckets a tick old: stolen */
+    }
+    return NULL;
+}
+
+ALL_FLAGS(fork, pool_child_drains)
+ParameterizedTest(int *flags, fork, pool_child_drains, .timeout = 60)
+{
+    struct pool_churn c;
+    smr_t s;
+    pthread_t t;
+    int st;
+    pid_t pid;
+
+#ifdef RC_TEST_ASAN
+    cr_skip_test("ASan allocator locks are not fork-safe");
+#endif
+    s = mk("rc-fork-pool", *flags);
+    c.p = mk_dtor_pool(s);
+    atomic_store(&c.stop, 0);
+    cr_assert_eq(smr_reclaimer_start(s), 0);
+    cr_assert(pthread_create(&t, NULL, pool_churn_main, &c) == 0);
+    for (int k = 0; k < 5; k++) {
+        sleep_ms(20);
+        fflush(NULL);
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+            struct smr_pool_stats ps;
+
+            alarm(30);
+            /* Tag what the vanished threads held, wait, reuse it. */
+            smr_pool_reclaim(c.p);
+            smr_synchronize(s);
+            smr_pool_reclaim(c.p);
+            smr_pool_stats(c.p, &ps);
+            if (ps.pending != 0)
+                _exit(3);
+            smr_pool_destroy(c.p);
+            smr_destroy(s);
+            _exit(0);
+        }
+        cr_assert(waitpid(pid, &st, 0) == pid);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+            "%s: child %d status %#x", flags_name(*flags), k, st);
+    }
+    atomic_store(&c.stop, 1);
+    cr_assert(pthread_join(t, NULL) == 0);
+    smr_reclaimer_stop(s);
+    smr_pool_destroy(c.p);
     smr_destroy(s);
 }

@@ -2,7 +2,14 @@
  * genstamp: generation-stamp torture over the SMR pool and smr_retire
  * (plain main(), runs under TSan too).
  *
- * usage: genstamp MODE READERS WRITERS SECONDS   (MODE: default|deferred|lazy)
+ * usage: genstamp MODE READERS WRITERS SECONDS [reclaimer]
+ *        (MODE: default|deferred|lazy)
+ *
+ * With "reclaimer" the domain's background reclaimer runs, and writers
+ * pause for 2 ms every 2048 replacements, so that it takes their partial
+ * free buckets and batches (src/pool.c pool_steal_locked) while they may
+ * resume at any moment: the hand-off of a bucket the owner fills without
+ * a lock, checked by TSan and by the stamps.
  *
  * A table of SMR_POINTER slots points at objects that carry a generation
  * stamp and a state word.  Writers replace objects: a new one (stamped
@@ -36,7 +43,7 @@ static SMR_POINTER(struct obj *) slots[NSLOT];
 static pthread_mutex_t slot_lock[NSLOT];
 static smr_t smr;
 static smr_pool_t pool;
-static int lazy, stop;
+static int lazy, stop, idle_writers;
 static uint64_t gen_next = 1;
 static uint64_t violations, sections, replaced;
 
@@ -123,6 +130,11 @@ writer(void *arg)
         else
             smr_retire(smr, old, retire_fn);
         n++;
+        if (idle_writers && (n & 2047) == 0) {
+            struct timespec ts = { 0, 2000000 };
+
+            nanosleep(&ts, NULL);
+        }
     }
     __atomic_fetch_add(&replaced, n, __ATOMIC_RELAXED);
     return NULL;
@@ -147,9 +159,11 @@ main(int argc, char **argv)
         flags = SMR_LAZY;
     else
         flags = -1;
-    if (flags < 0 || nr < 1 || nw < 1 || nr + nw > 64 || secs <= 0) {
+    idle_writers = argc > 5 && strcmp(argv[5], "reclaimer") == 0;
+    if (flags < 0 || nr < 1 || nw < 1 || nr + nw > 64 || secs <= 0 ||
+        (argc > 5 && !idle_writers)) {
         fprintf(stderr, "usage: genstamp default|deferred|lazy READERS "
-            "WRITERS SECONDS\n");
+            "WRITERS SECONDS [reclaimer]\n");
         return 2;
     }
     lazy = flags == SMR_LAZY;
@@ -161,6 +175,10 @@ main(int argc, char **argv)
     pool = smr_pool_create_args("genstamp", &pa);
     if (smr == NULL || pool == NULL) {
         perror("genstamp: create");
+        return 2;
+    }
+    if (idle_writers && smr_reclaimer_start(smr) != 0) {
+        perror("genstamp: smr_reclaimer_start");
         return 2;
     }
     for (int i = 0; i < NSLOT; i++) {
@@ -185,11 +203,18 @@ main(int argc, char **argv)
             smr_retire(smr, o, retire_fn);
     }
     smr_barrier(smr);
+    if (idle_writers) {
+        struct smr_pool_stats ps;
+
+        smr_pool_stats(pool, &ps);
+        printf("genstamp: the reclaimer took %llu idle partial buckets\n",
+            (unsigned long long)ps.buckets_taken);
+    }
     smr_pool_destroy(pool);
     smr_destroy(smr);
-    printf("genstamp: mode=%s readers=%d writers=%d seconds=%.1f "
+    printf("genstamp: mode=%s readers=%d writers=%d seconds=%.1f%s "
         "sections=%llu replaced=%llu violations=%llu: %s\n", mode, nr, nw,
-        secs, (unsigned long long)sections, (unsigned long long)replaced,
+        secs, idle_writers ? " reclaimer" : "", (unsigned long long)sections, (unsigned long long)replaced,
         (unsigned long long)violations, violations ? "FAIL" : "PASS");
     return violations ? 1 : 0;
 }
