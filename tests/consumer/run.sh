@@ -15,7 +15,8 @@ out=$build/consumer-$mode
 sanflags=
 [ -n "$san" ] && sanflags="-fsanitize=$san -fno-omit-frame-pointer"
 
-fail() { echo "FAIL ($mode): $*" >&2; exit 1; }
+# shellcheck source=tests/consumer/stage.sh
+. "$csrc/stage.sh"
 
 if [ "$mode" = install ]; then
     rm -rf "$stage"
@@ -23,32 +24,9 @@ if [ "$mode" = install ]; then
     exit 0
 fi
 
-# GNUInstallDirs may pick lib, lib64 or lib/<multiarch>: find the .pc file.
-pc=$(find "$stage" -name libsmr.pc -path '*/pkgconfig/*' | head -n 1)
-[ -n "$pc" ] || fail "no libsmr.pc under $stage"
-pcdir=$(dirname "$pc")
-libdir=$(dirname "$pcdir")
-[ -f "$libdir/libsmr.a" ] || fail "no libsmr.a in $libdir"
-ls "$libdir"/libsmr.so.* >/dev/null 2>&1 || fail "no libsmr.so.N in $libdir"
+smr_stage
 rm -rf "$out"
 mkdir -p "$out"
-
-# Nothing from the source or build tree may leak in: only the stage.
-PKG_CONFIG_PATH=$pcdir
-PKG_CONFIG_LIBDIR=$pcdir
-export PKG_CONFIG_PATH PKG_CONFIG_LIBDIR
-
-check_run() { # binary, expect libsmr.so from the stage (1) or none (0)
-    if [ "$2" = 1 ]; then
-        LD_LIBRARY_PATH=$libdir ldd "$1" | grep -q "$libdir/libsmr.so" ||
-            fail "$1 does not load libsmr.so from $libdir"
-    else
-        ! ldd "$1" | grep -q libsmr.so || fail "$1 (static) loads libsmr.so"
-    fi
-    res=$(LD_LIBRARY_PATH=$libdir "$1") || fail "$1 exited $?"
-    [ "$res" = OK ] || fail "$1 printed '$res'"
-    echo "$mode: OK"
-}
 
 case $mode in
 pkgconfig)
