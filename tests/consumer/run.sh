@@ -7,6 +7,8 @@
 #   static            two files + libsmr.a (pkg-config --cflags only)
 #   cmake             find_package(smr) + smr::smr, build, run
 #   cmake_static      find_package(smr) + smr::smr_static, two files, run
+#   version           find_package(smr X.Y[.Z]) accepts and refuses what the
+#                     README's "Versions and compatibility" says
 set -eu
 mode=$1 build=$2 src=$3 cc=$4 cmake=$5 san=${6:-}
 stage=$build/stage
@@ -60,6 +62,47 @@ cmake|cmake_static)
     "$cmake" --build "$out" --target "$target"
     if [ "$mode" = cmake ]; then check_run "$out/app" 1
     else check_run "$out/app_static" 0; fi
+    ;;
+version)
+    # The rule (README "Versions and compatibility"): for 0.y.z only 0.y
+    # at or below z; from 1.0, any x.y' <= x.y.z.  Derived from the
+    # installed version, so it holds for every release.
+    vfile=$(find "$stage" -name smrConfigVersion.cmake | head -n 1)
+    [ -n "$vfile" ] || fail "no smrConfigVersion.cmake under $stage"
+    v=$(sed -n 's/^set(PACKAGE_VERSION "\([0-9.]*\)")$/\1/p' "$vfile")
+    [ -n "$v" ] || fail "no PACKAGE_VERSION in $vfile"
+    IFS=. read -r x y z <<EOV
+$v
+EOV
+    yes="$x.$y $x.$y.$z"
+    [ "$z" -gt 0 ] && yes="$yes $x.$y.0"
+    no="$x.$((y + 1)) $x.$y.$((z + 1)) $((x + 1)).0"
+    if [ "$x" -eq 0 ]; then
+        [ "$y" -gt 0 ] && no="$no 0.$((y - 1)) 0.0"
+    else
+        [ "$y" -gt 0 ] && yes="$yes $x.$((y - 1)) $x.0"
+        [ "$x" -gt 1 ] && no="$no $((x - 1)).$y"
+    fi
+    {
+        echo "cmake_minimum_required(VERSION 3.16)"
+        echo "project(smr_version_check LANGUAGES C)"
+        for want in $yes $no; do
+            echo "unset(smr_FOUND)"
+            echo "find_package(smr $want QUIET CONFIG PATHS \"$stage\" NO_DEFAULT_PATH)"
+            echo "message(STATUS \"smr $want: found=\${smr_FOUND}\")"
+        done
+    } >"$out/CMakeLists.txt"
+    log=$("$cmake" -S "$out" -B "$out/build" -DCMAKE_C_COMPILER="$cc" \
+        -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF) || fail "configure failed"
+    for want in $yes; do
+        echo "$log" | grep -q "smr $want: found=1\$" ||
+            fail "find_package(smr $want) refused installed $v"
+    done
+    for want in $no; do
+        echo "$log" | grep -q "smr $want: found=0\$" ||
+            fail "find_package(smr $want) accepted installed $v"
+    done
+    echo "$mode: $v accepts $yes; refuses $no"
     ;;
 *)
     fail "unknown mode"
