@@ -101,12 +101,18 @@ SMR_API void smr_destroy(smr_t smr);
 
 SMR_API smr_seq_t smr_advance(smr_t smr);
 SMR_API smr_seq_t smr_current(smr_t smr);
-/* A false wait must not be ignored (smr_wait inside the caller's own
- * section returns false at once): the memory is not yet reusable.  (Not on
- * smr_poll: a non-blocking poll that only moves the read hand is fine.) */
+/*
+ * warn_unused_result only where ignoring the answer is always a bug, since
+ * a (void) cast does not silence it in GCC: smr_poll (false is its
+ * ordinary "not yet", and the memory is not reusable) and smr_wait_timeout
+ * (false: timed out).  Not smr_wait: with a goal from smr_advance, outside
+ * a section of its domain, it returns true; false only reports misuse
+ * (inside the caller's own section in release builds, a malformed goal).
+ * man/smr.3, RETURN VALUES, says the same.
+ */
 #define SMR__MUST_CHECK __attribute__((warn_unused_result))
-SMR_API bool smr_poll(smr_t smr, smr_seq_t goal, bool wait);
-SMR_API SMR__MUST_CHECK bool smr_wait(smr_t smr, smr_seq_t goal);
+SMR_API SMR__MUST_CHECK bool smr_poll(smr_t smr, smr_seq_t goal, bool wait);
+SMR_API bool smr_wait(smr_t smr, smr_seq_t goal);
 SMR_API void smr_synchronize(smr_t smr);
 /* (+) smr_wait that gives up after ns nanoseconds (for shutdown paths). */
 SMR_API SMR__MUST_CHECK bool smr_wait_timeout(smr_t smr, smr_seq_t goal,

@@ -1235,7 +1235,7 @@ Test(misuse, poll_wait_inside_own_section_aborts, .signal = SIGABRT,
 {
     smr_t s = mk("own-pollw", 0);
     smr_enter(s);
-    (void)smr_poll(s, smr_advance(s), true);
+    (void)!smr_poll(s, smr_advance(s), true);
 }
 
 Test(misuse, wait_timeout_inside_own_section_aborts, .signal = SIGABRT,
@@ -1243,7 +1243,7 @@ Test(misuse, wait_timeout_inside_own_section_aborts, .signal = SIGABRT,
 {
     smr_t s = mk("own-waitto", 0);
     smr_lazy_enter(s);
-    (void)smr_wait_timeout(s, smr_advance(s), 1000 * MS);
+    (void)!smr_wait_timeout(s, smr_advance(s), 1000 * MS);
 }
 
 Test(misuse, entered_load_outside_section_aborts, .signal = SIGABRT,
@@ -2549,7 +2549,7 @@ fork_bg_main(void *arg)
             smr_enter(b->s);
             smr_exit(b->s);
             smr_exit(d);
-            (void)smr_poll(b->s, smr_advance(b->s), false);
+            (void)!smr_poll(b->s, smr_advance(b->s), false);
             if (n % 16 == 0 && pthread_create(&t, NULL, bg_thread_enter, d) == 0)
                 pthread_join(t, NULL);
             smr_destroy(d);

@@ -200,8 +200,8 @@ writer_main(void *arg)
          * store in R's store buffer long enough for a missing fence to
          * show, as it would in a program whose writer scans often.
          */
-        if (!prev_ok)
-            (void)smr_poll(g_smr, prev, false);
+        if (!prev_ok)   /* (void)!: smr_poll is warn_unused_result */
+            (void)!smr_poll(g_smr, prev, false);
         spin_steps(jitter(&x));
 
         atomic_store_explicit(&g.flag, r, memory_order_relaxed);
