@@ -673,8 +673,16 @@ SMR_API void smr_pool_reclaim(smr_pool_t pool);
 #define SMR__ASSERT_ENTERED(smr)                                        \
     smr__assert_entered((smr), "smr_entered_load outside a section")
 #else
-#define SMR__ASSERT_SERIALIZED(ex) ((void)0)
-#define SMR__ASSERT_ENTERED(smr) ((void)0)
+/*
+ * Release builds do not evaluate ex or smr, but still name them, so that a
+ * variable or parameter whose only use is this argument is not "unused"
+ * under -Wall -Wextra -Werror.  `0 && (x)` is never evaluated (&& does not
+ * evaluate its right side after a 0) and folds away at any -O; unlike
+ * sizeof it also takes a bit-field, and a lambda call in C++17, which
+ * forbids lambdas in unevaluated operands.
+ */
+#define SMR__ASSERT_SERIALIZED(ex) ((void)(0 && (ex)))
+#define SMR__ASSERT_ENTERED(smr) ((void)(0 && (smr)))
 #endif
 
 /* Load inside a read section.  Acquire pairs with the release in
