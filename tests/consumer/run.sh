@@ -1,6 +1,6 @@
 #!/bin/sh
 # Consumers of the installed libsmr, run by ctest (tests/CMakeLists.txt).
-# usage: run.sh MODE BUILD_DIR SOURCE_DIR CC CMAKE [SANITIZE]
+# usage: run.sh MODE BUILD_DIR SOURCE_DIR CC CMAKE [SANITIZE [CXX]]
 #   install           cmake --install BUILD_DIR --prefix BUILD_DIR/stage
 #   pkgconfig         cc main.c $(pkg-config --cflags --libs libsmr), run
 #   pkgconfig_two_tu  the same with two files that include <smr.h>
@@ -9,8 +9,10 @@
 #   cmake_static      find_package(smr) + smr::smr_static, two files, run
 #   version           find_package(smr X.Y[.Z]) accepts and refuses what the
 #                     README's "Versions and compatibility" says
+#   pkgconfig_cxx     c++ -std=c++17 main.cpp (<smr.hpp>) $(pkg-config ...), run
+#   cmake_cxx         the same C++ program through find_package(smr), run
 set -eu
-mode=$1 build=$2 src=$3 cc=$4 cmake=$5 san=${6:-}
+mode=$1 build=$2 src=$3 cc=$4 cmake=$5 san=${6:-} cxx=${7:-c++}
 stage=$build/stage
 csrc=$src/tests/consumer
 out=$build/consumer-$mode
@@ -52,6 +54,20 @@ static)
         "$libdir/libsmr.a" $(pkg-config --static --libs-only-l libsmr |
             sed 's/-lsmr//') -pthread
     check_run "$out/app" 0
+    ;;
+pkgconfig_cxx)
+    [ -f "$stage/include/smr.hpp" ] || fail "smr.hpp not installed"
+    # shellcheck disable=SC2046,SC2086
+    "$cxx" -std=c++17 -Wall -Wextra -pedantic -Werror $sanflags \
+        -o "$out/app" "$csrc/cxx/main.cpp" $(pkg-config --cflags --libs libsmr)
+    check_run "$out/app" 1
+    ;;
+cmake_cxx)
+    "$cmake" -S "$csrc/cmake-cxx" -B "$out" -DCMAKE_PREFIX_PATH="$stage" \
+        -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_FLAGS="$sanflags" \
+        -DCMAKE_EXE_LINKER_FLAGS="$sanflags" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
+    "$cmake" --build "$out" --target app
+    check_run "$out/app" 1
     ;;
 cmake|cmake_static)
     target=app
