@@ -363,7 +363,9 @@ test_retire()
     smr::barrier(d);
     CHECK(counted_dtors.load() == 1000);
 
-    // Nothing is deleted while a section that could see it is open.
+    // Nothing is deleted while a section that could see it is open (and
+    // no retire may wait for that section: NOWAIT, a cap well above).
+    CHECK(smr_retire_set_limits(d.get(), 1 << 16, SMR_RETIRE_NOWAIT) == 0);
     std::atomic<bool> inside{false}, leave{false};
     smr::pointer<counted> slot;
     slot.store(new counted(-1));
@@ -449,7 +451,12 @@ test_pool()
     item_dtors = 0;
     {
         smr::domain d("cpp-pool");
-        smr::pool<item> pl(d, "items");
+        // A reader stays inside while hundreds are freed: a free must
+        // never wait for it here (NOWAIT), nor meet a cap (well above).
+        smr::pool_options po;
+        po.flags = SMR_POOL_NOWAIT;
+        po.pending_cap = 1 << 16;
+        smr::pool<item> pl(d, "items", po);
         std::vector<item *> v;
 
         // Constructed at alloc, with forwarded (move-only) arguments.
