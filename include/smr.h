@@ -256,8 +256,22 @@ SMR_API void smr__exit_slow(smr_t smr);
 #if SMR_SEQ32
 SMR_API void smr__enter_recheck(smr_t smr, smr_seq_t *w, smr_seq_t v);
 #endif
-#if SMR_CONFIG_DEBUG
+/*
+ * Misuse checks that an SMR_DEBUG header compiles into its caller (the
+ * read path below, the pointer accessors).  Every build of the library,
+ * debug or release, exports them and they check the same in both, so one
+ * SONAME is one ABI: a program built against either configuration's
+ * header runs on either library (smr(3), "Builds and binary interface").
+ * smr__assert_live: smr is a live domain (magic), before the read path
+ * follows it.  smr__assert_entered: the caller is inside a section of smr
+ * (NULL: the serialization test `what` failed).
+ */
+SMR_API void smr__assert_live(smr_t smr, const char *what);
 SMR_API void smr__assert_entered(smr_t smr, const char *what);
+#if SMR_CONFIG_DEBUG
+#define SMR__ASSERT_LIVE(smr, what) smr__assert_live((smr), (what))
+#else
+#define SMR__ASSERT_LIVE(smr, what) ((void)0)
 #endif
 
 /*
@@ -481,6 +495,9 @@ smr_enter(smr_t smr)
 {
     const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
 
+    /* SMR_DEBUG: a stray or destroyed domain is reported, not followed
+     * (a call; release builds read d_off from whatever smr points at). */
+    SMR__ASSERT_LIVE(smr, "smr_enter");
     if (__builtin_expect(!smr__enter_word(smr, smr__word(d->d_off), false),
         0))
         smr__enter_slow(smr);   /* first section here, past the table,
@@ -496,6 +513,7 @@ smr_exit(smr_t smr)
 {
     const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
 
+    SMR__ASSERT_LIVE(smr, "smr_exit");
     if (__builtin_expect(!smr__exit_word(smr__word(d->d_off)), 0))
         smr__exit_slow(smr);
 }
@@ -512,6 +530,7 @@ smr_lazy_enter(smr_t smr)
 {
     const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
 
+    SMR__ASSERT_LIVE(smr, "smr_lazy_enter");
     if (__builtin_expect(!smr__enter_word(smr, smr__word(d->d_lazy_off),
         true), 0))
         smr__lazy_enter_slow(smr);

@@ -317,10 +317,17 @@ smr__check(const struct smr_domain *smr, const char *what)
 {
     if (smr == NULL)
         smr__die(NULL, "%s: NULL domain", what);
-    if (smr->h.d_magic != SMR__MAGIC)
-        smr__die(NULL, "%s: %p is not a live libsmr domain (magic %#x%s)",
-            what, (const void *)smr, smr->h.d_magic,
-            smr->h.d_magic == SMR__MAGIC_DEAD ? ": destroyed" : "");
+    if (smr->h.d_magic == SMR__MAGIC)
+        return;
+#if SMR_CONFIG_DEBUG
+    /* Quarantined by smr_destroy: the name is still there. */
+    if (smr->h.d_magic == SMR__MAGIC_DEAD)
+        smr__die(NULL, "%s: domain %p (\"%.47s\") was destroyed", what,
+            (const void *)smr, smr->d_name);
+#endif
+    smr__die(NULL, "%s: %p is not a live libsmr domain (magic %#x%s)",
+        what, (const void *)smr, smr->h.d_magic,
+        smr->h.d_magic == SMR__MAGIC_DEAD ? ": destroyed" : "");
 }
 
 uint64_t
@@ -823,21 +830,39 @@ smr__enter_recheck(smr_t smr, smr_seq_t *w, smr_seq_t v)
 }
 #endif
 
-#if SMR_CONFIG_DEBUG
+/*
+ * The checks an SMR_DEBUG header compiles into its caller (smr.h).  Built
+ * into every library, debug or release, with the same behaviour: they are
+ * reached only from code that asked for them, and a release library that
+ * lacked them would fail to load such a program (one SONAME, one ABI).
+ */
 SMR_API void
 smr__assert_entered(smr_t smr, const char *what)
 {
     if (smr == NULL)
         smr__die(NULL, "%s", what);
+    smr__check(smr, what);
     if (!smr_entered(smr))
         smr__die(smr, "%s", what);
 }
-#endif
+
+/* Before the inline read path follows smr.  A destroyed domain is still
+ * readable in debug libraries (the quarantine in smr_destroy); a release
+ * library has freed it, so there this check is only as good as the freed
+ * memory's contents. */
+SMR_API void
+smr__assert_live(smr_t smr, const char *what)
+{
+    smr__check(smr, what);
+}
 
 SMR_API bool
 smr_entered(smr_t smr)
 {
-    struct smr__slot *s = smr__slot_peek(smr);
+    struct smr__slot *s;
+
+    smr__check(smr, "smr_entered");
+    s = smr__slot_peek(smr);
 
     return s != NULL && smr__slot_inside(s);
 }
@@ -1014,6 +1039,19 @@ smr_create(const char *name, int limit, int flags)
     return smr;
 }
 
+#if SMR_CONFIG_DEBUG
+/*
+ * Debug builds keep the last SMR__QUARANTINE destroyed domains' memory
+ * (smr__glock), magic SMR__MAGIC_DEAD, name intact, so that a stale
+ * handle is reported by the read path's check (smr__assert_live) and the
+ * slow paths' magic check instead of followed into freed or reused
+ * memory.  Older ones are freed; the array keeps them reachable for LSan.
+ */
+#define SMR__QUARANTINE 1024
+static struct smr_domain *smr__quarantine[SMR__QUARANTINE];
+static uint32_t smr__quarantine_next;
+#endif
+
 SMR_API void
 smr_destroy(smr_t smr)
 {
@@ -1051,7 +1089,8 @@ smr_destroy(smr_t smr)
     smr->h.d_magic = SMR__MAGIC_DEAD;
     pthread_mutex_unlock(&smr->d_lock);
     pthread_mutex_unlock(&smr__glock);
-    /* The domain memory is gone, as after FreeBSD's smr_destroy; its id is
+    /* The domain memory is gone, as after FreeBSD's smr_destroy (debug
+     * builds keep the struct a while, quarantined, below); its id is
      * never handed out again (I7). */
     for (uint32_t k = 0; k < smr->d_nchunks; k++)
         free(smr->d_chunks[k]);
@@ -1059,6 +1098,19 @@ smr_destroy(smr_t smr)
     pthread_mutex_destroy(&smr->d_lock);
     pthread_mutex_destroy(&smr->d_rd_lock);
     pthread_mutex_destroy(&smr->l_barrier_lock);
+#if SMR_CONFIG_DEBUG
+    smr->d_nchunks = 0;
+    smr->d_used = NULL;
+    pthread_mutex_lock(&smr__glock);
+    {
+        struct smr_domain *old = smr__quarantine[smr__quarantine_next];
+
+        smr__quarantine[smr__quarantine_next] = smr;
+        smr__quarantine_next = (smr__quarantine_next + 1) % SMR__QUARANTINE;
+        smr = old;
+    }
+    pthread_mutex_unlock(&smr__glock);
+#endif
     free(smr);
 }
 
@@ -1074,6 +1126,7 @@ smr_name(smr_t smr)
 SMR_API smr_seq_t
 smr_current(smr_t smr)
 {
+    smr__check(smr, "smr_current");
     return atomic_load_acq(&smr->h.s_wr_seq);
 }
 

@@ -1,7 +1,9 @@
 /*
  * Stall diagnostics (src/smr.c): smr_oldest_section, the stall handler and
  * the default stall reports (on unless SMR_STALL_WARN_MS=0, rate-limited),
- * tested with a deliberately stalled reader.
+ * tested with a deliberately stalled reader.  Then misuse that is
+ * reported rather than followed (stray and destroyed domains, foreign pool
+ * pointers), domains past the inline table, and SMR_SHOW_STATS.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -9,6 +11,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -524,3 +528,99 @@ Test(diag, age_counts_from_the_first_failed_poll, .timeout = 30)
     staller_stop(&st);
     smr_destroy(smr);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Misuse reported, not followed (issue 15): stray and destroyed domains, */
+/* foreign pool pointers, destroy inside a section, the fast table        */
+/* ---------------------------------------------------------------------- */
+
+/* The child must die of SIGABRT and its stderr hold every needle. */
+static void
+check_abort(int status, const char *buf, const char *what,
+    const char *n1, const char *n2, const char *n3)
+{
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+        "%s: no abort (status %#x); stderr: %s", what, status, buf);
+    cr_assert(n1 == NULL || strstr(buf, n1) != NULL, "%s: no \"%s\" in: %s",
+        what, n1 != NULL ? n1 : "", buf);
+    cr_assert(n2 == NULL || strstr(buf, n2) != NULL, "%s: no \"%s\" in: %s",
+        what, n2 != NULL ? n2 : "", buf);
+    cr_assert(n3 == NULL || strstr(buf, n3) != NULL, "%s: no \"%s\" in: %s",
+        what, n3 != NULL ? n3 : "", buf);
+}
+
+#if SMR_CONFIG_DEBUG
+/*
+ * smr(3): "a stray or destroyed domain is reported rather than followed".
+ * In SMR_DEBUG builds the inline read path checks the domain out of line
+ * before it follows it, and smr_destroy keeps the domain's header
+ * (quarantined) so that the check reads its own memory, not freed memory.
+ * Each read-path entry, on a domain that had readers and on one that had
+ * none, with other domains created after it (the freed index reused).
+ */
+enum dead_op { DEAD_ENTER, DEAD_EXIT, DEAD_LAZY_ENTER, DEAD_LAZY_EXIT,
+    DEAD_N };
+static const char *const dead_op_names[DEAD_N] = {
+    "smr_enter", "smr_exit", "smr_lazy_enter", "smr_exit" /* lazy exit */
+};
+
+static void
+dead_child(void *arg)
+{
+    int op = (int)(intptr_t)arg;
+    smr_t s = smr_create("dead-domain", 0, op >= DEAD_LAZY_ENTER ?
+        SMR_LAZY : 0), again[4];
+
+    smr_enter(s);       /* a thread entry, so the index was in use */
+    smr_exit(s);
+    smr_destroy(s);
+    for (int i = 0; i < 4; i++)
+        again[i] = smr_create("reuses-the-index", 0, 0);
+    (void)again;
+    switch (op) {
+    case DEAD_ENTER: smr_enter(s); break;
+    case DEAD_EXIT: smr_exit(s); break;
+    case DEAD_LAZY_ENTER: smr_lazy_enter(s); break;
+    default: smr_lazy_exit(s); break;
+    }
+}
+
+Test(reported, destroyed_domain_on_the_read_path, .timeout = 60)
+{
+    char buf[4096];
+
+    for (int op = 0; op < DEAD_N; op++) {
+        int status = child_stderr(dead_child, (void *)(intptr_t)op, buf,
+            sizeof(buf));
+        check_abort(status, buf, dead_op_names[op], dead_op_names[op],
+            "was destroyed", "\"dead-domain\"");
+    }
+}
+
+/* Not a domain at all: zeroed memory.  Its d_off (0) names the thread's
+ * first table entry, which a live domain's idle word holds here: without
+ * the check the inline enter would publish into that domain's word. */
+static void
+stray_child(void *arg)
+{
+    static char junk[4096] __attribute__((aligned(128)));
+    smr_t live = smr_create("live-first", 0, 0);
+
+    (void)arg;
+    smr_enter(live);
+    smr_exit(live);
+    smr_enter((smr_t)junk);
+    fprintf(stderr, "[entered junk; live-first entered: %d]\n",
+        (int)smr_entered(live));
+}
+
+Test(reported, stray_domain_on_the_read_path, .timeout = 30)
+{
+    char buf[4096];
+    int status = child_stderr(stray_child, NULL, buf, sizeof(buf));
+
+    check_abort(status, buf, "stray pointer", "smr_enter",
+        "is not a live libsmr domain", NULL);
+}
+
+#endif

@@ -11,6 +11,9 @@
 #                     README's "Versions and compatibility" says
 #   pkgconfig_cxx     c++ -std=c++17 main.cpp (<smr.hpp>) $(pkg-config ...), run
 #   cmake_cxx         the same C++ program through find_package(smr), run
+#   other_config      abi/main.c built with the headers of the other
+#                     SMR_DEBUG setting (config.h flipped) against the
+#                     installed libsmr.so, run: one SONAME, one ABI
 set -eu
 mode=$1 build=$2 src=$3 cc=$4 cmake=$5 san=${6:-} cxx=${7:-c++}
 stage=$build/stage
@@ -67,6 +70,26 @@ cmake_cxx)
         -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_FLAGS="$sanflags" \
         -DCMAKE_EXE_LINKER_FLAGS="$sanflags" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
     "$cmake" --build "$out" --target app
+    check_run "$out/app" 1
+    ;;
+other_config)
+    # An application built against the other install: the same headers
+    # but for <smr/config.h>.  A copy of the whole include tree, since
+    # smr.h finds "smr/config.h" beside itself first.
+    inc=$(pkg-config --variable=includedir libsmr)
+    [ -f "$inc/smr/config.h" ] || fail "no smr/config.h under $inc"
+    mkdir -p "$out/include"
+    cp -R "$inc/." "$out/include/"
+    cfg=$out/include/smr/config.h
+    if grep -q '^#define SMR_CONFIG_DEBUG 1' "$cfg"; then
+        sed -i 's/^#define SMR_CONFIG_DEBUG 1/#define SMR_CONFIG_DEBUG 0/' "$cfg"
+    else
+        sed -i 's/^#define SMR_CONFIG_DEBUG 0/#define SMR_CONFIG_DEBUG 1/' "$cfg"
+    fi
+    grep -q '^#define SMR_CONFIG_DEBUG' "$cfg" || fail "no SMR_CONFIG_DEBUG in $cfg"
+    # shellcheck disable=SC2046,SC2086
+    "$cc" $sanflags -o "$out/app" "$csrc/abi/main.c" -I"$out/include" \
+        -pthread $(pkg-config --libs libsmr)
     check_run "$out/app" 1
     ;;
 cmake|cmake_static)
