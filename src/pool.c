@@ -307,6 +307,17 @@ struct smr_pool {
     uint32_t p_win_n;
     uint32_t p_rbusy;               /* pool__glock: reclaimer rounds on it */
     uint64_t p_taken;               /* p_lock: partial buckets taken */
+#if SMR_CONFIG_DEBUG
+    /* The addresses of this pool's slabs, so that smr_pool_free can tell
+     * a foreign pointer from ours before it reads the header its address
+     * masks to (which may be unmapped, or someone else's memory): an
+     * open-addressing set (0: empty, 1: deleted), written with p_lock and
+     * p_dbg_lock held, read with p_dbg_lock (a leaf lock). */
+    pthread_mutex_t p_dbg_lock;
+    uintptr_t *p_dbg_set;
+    size_t p_dbg_cap, p_dbg_n, p_dbg_used;   /* slots, keys, keys + deleted */
+    bool p_dbg_lost;                /* out of memory once: set incomplete */
+#endif
 };
 
 /* The thread's table of caches, indexed by p_idx, keyed by p_id. */
@@ -499,6 +510,148 @@ pool_dbg_move(struct smr_pool *pool, void *obj, uint8_t from, uint8_t to,
         "corrupted)", what, obj, old, from);
 }
 
+/* ---- debug: the set of this pool's slabs ---- */
+
+#define POOL_DBG_DELETED ((uintptr_t)1)
+
+static size_t
+pool_dbg_hash(const struct smr_pool *pool, uintptr_t key)
+{
+    /* Slab addresses are multiples of the slab size: hash the quotient. */
+    uint64_t h = (uint64_t)(key / pool->p_slab_size) * 0x9e3779b97f4a7c15ull;
+
+    return (size_t)(h >> 32) & (pool->p_dbg_cap - 1);
+}
+
+/* The slot of key, or of the empty slot that ends its probe; p_dbg_lock
+ * held, p_dbg_cap != 0. */
+static size_t
+pool_dbg_find(const struct smr_pool *pool, uintptr_t key)
+{
+    size_t i = pool_dbg_hash(pool, key);
+
+    while (pool->p_dbg_set[i] != 0 && pool->p_dbg_set[i] != key)
+        i = (i + 1) & (pool->p_dbg_cap - 1);
+    return i;
+}
+
+/* Is s one of this pool's slabs?  p_dbg_lock held.  Reads only the set,
+ * never s.  (After an out-of-memory p_dbg_lost says the set may lack a
+ * slab: the caller then trusts the header's magic, as release code.) */
+static bool
+pool_dbg_owns(const struct smr_pool *pool, const struct pool_slab *s)
+{
+    uintptr_t key = (uintptr_t)s;
+
+    return pool->p_dbg_cap != 0 &&
+        pool->p_dbg_set[pool_dbg_find(pool, key)] == key;
+}
+
+/* Add slab s; p_lock held (so no other writer). */
+static void
+pool_dbg_slab_add(struct smr_pool *pool, const struct pool_slab *s)
+{
+    uintptr_t key = (uintptr_t)s;
+
+    pthread_mutex_lock(&pool->p_dbg_lock);
+    if (2 * (pool->p_dbg_used + 1) > pool->p_dbg_cap) {
+        /* Rehash (dropping the deleted marks) at half full. */
+        size_t ncap = pool->p_dbg_cap == 0 ? 64 : pool->p_dbg_cap;
+        uintptr_t *old = pool->p_dbg_set, *nset;
+        size_t ocap = pool->p_dbg_cap;
+
+        while (4 * (pool->p_dbg_n + 1) > ncap)
+            ncap *= 2;
+        nset = calloc(ncap, sizeof(*nset));
+        if (nset == NULL) {
+            pool->p_dbg_lost = true;
+            pthread_mutex_unlock(&pool->p_dbg_lock);
+            return;
+        }
+        pool->p_dbg_set = nset;
+        pool->p_dbg_cap = ncap;
+        pool->p_dbg_used = pool->p_dbg_n;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i] > POOL_DBG_DELETED)
+                nset[pool_dbg_find(pool, old[i])] = old[i];
+        free(old);
+    }
+    pool->p_dbg_set[pool_dbg_find(pool, key)] = key;
+    pool->p_dbg_n++;
+    pool->p_dbg_used++;
+    pthread_mutex_unlock(&pool->p_dbg_lock);
+}
+
+/* Remove slab s (before it is unmapped); p_lock held. */
+static void
+pool_dbg_slab_del(struct smr_pool *pool, const struct pool_slab *s)
+{
+    uintptr_t key = (uintptr_t)s;
+    size_t i;
+
+    pthread_mutex_lock(&pool->p_dbg_lock);
+    if (pool->p_dbg_cap != 0 &&
+        pool->p_dbg_set[i = pool_dbg_find(pool, key)] == key) {
+        pool->p_dbg_set[i] = POOL_DBG_DELETED;
+        pool->p_dbg_n--;
+    }
+    pthread_mutex_unlock(&pool->p_dbg_lock);
+}
+
+/* Which live pool's slab is s, if any (the name, for the message)?  Takes
+ * pool__glock and each pool's p_dbg_lock: an error path only.  Writes the
+ * name into buf. */
+static bool
+pool_dbg_owner(const struct pool_slab *s, char *buf, size_t size)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&pool__glock);
+    for (uint32_t i = 0; i < pool__npools && !found; i++) {
+        struct smr_pool *p = pool__pools[i];
+
+        if (p == NULL)
+            continue;
+        pthread_mutex_lock(&p->p_dbg_lock);
+        if (pool_dbg_owns(p, s)) {
+            snprintf(buf, size, "%s", p->p_name);
+            found = true;
+        }
+        pthread_mutex_unlock(&p->p_dbg_lock);
+    }
+    pthread_mutex_unlock(&pool__glock);
+    return found;
+}
+
+/*
+ * smr_pool_free's debug check (SPEC §4: a foreign pointer or a double
+ * free aborts with a message): obj must lie in one of this pool's slabs,
+ * which is looked up in the set before any header is read, and be the
+ * start of an object in use.  p_dbg_lock is held over the state change,
+ * so the slab cannot be unmapped under us (pool_dbg_slab_del comes first).
+ */
+static void
+pool_dbg_free(struct smr_pool *pool, void *obj)
+{
+    struct pool_slab *s;
+    char owner[48];
+
+    pool_check(pool, "smr_pool_free");
+    s = pool_slab_of(pool, obj);
+    pthread_mutex_lock(&pool->p_dbg_lock);
+    if (!pool->p_dbg_lost && !pool_dbg_owns(pool, s)) {
+        pthread_mutex_unlock(&pool->p_dbg_lock);
+        if (pool_dbg_owner(s, owner, sizeof(owner)))
+            pool_die(pool, "free of foreign pointer %p (it belongs to pool "
+                "\"%s\")", obj, owner);
+        pool_die(pool, "free of foreign pointer %p (not from any slab of "
+            "this pool: from malloc, the stack, another allocator, or an "
+            "object whose slab was already given back)", obj);
+    }
+    pool_dbg_move(pool, obj, POOL_ST_INUSE, POOL_ST_PENDING, "free");
+    pthread_mutex_unlock(&pool->p_dbg_lock);
+}
+
 /* Write after free: the poison pattern must be intact at reuse. */
 static void
 pool_dbg_check_poison(struct smr_pool *pool, void *obj)
@@ -563,7 +716,7 @@ static inline void
 pool_obj_in(struct smr_pool *pool, void *obj)
 {
 #if SMR_CONFIG_DEBUG
-    pool_dbg_move(pool, obj, POOL_ST_INUSE, POOL_ST_PENDING, "free");
+    pool_dbg_free(pool, obj);
 #else
     (void)pool;
     (void)obj;
@@ -852,6 +1005,9 @@ static void
 pool_slab_insert(struct smr_pool *pool, struct pool_slab *s)
 {
     SMR__DLIST_PUSH(&pool->p_slabs, s, s_next, s_prev);
+#if SMR_CONFIG_DEBUG
+    pool_dbg_slab_add(pool, s);
+#endif
     pool->p_nslabs++;
     pool->p_total += s->s_nobjs;
     pool->p_slab_free += s->s_nfree;
@@ -865,6 +1021,9 @@ pool_slab_unlink(struct smr_pool *pool, struct pool_slab *s)
     if (s->s_partial)
         pool_partial_del(pool, s);
     SMR__DLIST_UNLINK(&pool->p_slabs, s, s_next, s_prev);
+#if SMR_CONFIG_DEBUG
+    pool_dbg_slab_del(pool, s);
+#endif
     pool->p_nslabs--;
     pool->p_total -= s->s_nobjs;
     pool->p_slab_free -= s->s_nfree;
@@ -1662,6 +1821,9 @@ smr_pool_create_args(const char *name, const struct smr_pool_args *args)
     pool->p_head_seq = SMR_SEQ_INVALID;
     pool->p_win_t0 = smr__now_ns();
     pthread_mutex_init(&pool->p_lock, NULL);
+#if SMR_CONFIG_DEBUG
+    pthread_mutex_init(&pool->p_dbg_lock, NULL);
+#endif
     if (pool->p_smr != NULL)
         smr__domain_hold(pool->p_smr);   /* checks the domain's magic */
 
@@ -1721,7 +1883,7 @@ smr_pool_destroy(smr_pool_t pool)
     pool_unlock(pool);
     pthread_mutex_unlock(&pool__glock);
 
-    if (allocs != frees) {
+    if (allocs > frees) {
 #if SMR_CONFIG_DEBUG
         pool_die(pool, "smr_pool_destroy with %llu object(s) still in use",
             (unsigned long long)(allocs - frees));
@@ -1730,6 +1892,11 @@ smr_pool_destroy(smr_pool_t pool)
             "use; their memory is unmapped", (unsigned long long)
             (allocs - frees));
 #endif
+    } else if (allocs < frees) {
+        /* Release builds: undetected double or foreign frees. */
+        pool_warn(pool, "smr_pool_destroy: %llu more frees than "
+            "allocations (a double free or a foreign pointer; the pool "
+            "was corrupted)", (unsigned long long)(frees - allocs));
     }
     /* Everything pending: the FIFO and the untagged buckets. */
     while ((b = pool_pop(&pool->p_untagged)) != NULL)
@@ -1764,6 +1931,10 @@ smr_pool_destroy(smr_pool_t pool)
     if (pool->p_smr != NULL)
         smr__domain_release(pool->p_smr);
     pthread_mutex_destroy(&pool->p_lock);
+#if SMR_CONFIG_DEBUG
+    free(pool->p_dbg_set);
+    pthread_mutex_destroy(&pool->p_dbg_lock);
+#endif
     free(pool);
 }
 
@@ -2020,8 +2191,8 @@ smr_pool_free(smr_pool_t pool, void *obj)
 
     if (obj == NULL)
         return;
+    pool_obj_in(pool, obj);     /* SMR_DEBUG: checks pool and obj first */
     pc = pool_cache(pool);
-    pool_obj_in(pool, obj);
     if (likely(pc != NULL)) {
         if (likely(pool->p_smr != NULL)) {
             b = pc->pc_free;
@@ -2146,7 +2317,9 @@ smr_pool_stats(smr_pool_t pool, struct smr_pool_stats *st)
     }
     pool_peak_locked(pool, pend);
     st->size = pool->p_size;
-    st->in_use = (size_t)(allocs - frees);
+    /* Clamped: a double free (undetected in release builds) must not
+     * show as 2^64 - 1 objects in use. */
+    st->in_use = allocs > frees ? (size_t)(allocs - frees) : 0;
     st->pending = pend;
     st->cached = cached;
     st->slabs = pool->p_nslabs;
@@ -2259,6 +2432,10 @@ pool_atfork_child(void)
         /* No reclaimer thread in the child (src/reclaim.c): none of its
          * pins on a pool is real here. */
         pool->p_rbusy = 0;
+#if SMR_CONFIG_DEBUG
+        /* Readers only (writers hold p_lock, taken in prepare). */
+        pthread_mutex_init(&pool->p_dbg_lock, NULL);
+#endif
         for (k = pool->p_claims; k != NULL; k = kn) {
             kn = k->k_next;
             if (!pthread_equal(k->k_owner, me))

@@ -623,4 +623,116 @@ Test(reported, stray_domain_on_the_read_path, .timeout = 30)
         "is not a live libsmr domain", NULL);
 }
 
+/*
+ * smr_pool(3): a foreign pointer is a message, not a SIGSEGV inside the
+ * debug check.  Masking such a pointer to its "slab header" may land on an
+ * unmapped page (the mmap case below does every time) or in the middle of
+ * someone else's memory; the pool looks the slab up in its own set first.
+ */
+enum foreign { FP_MALLOC_SMALL, FP_MALLOC_LARGE, FP_STACK, FP_LONE_PAGE,
+    FP_OTHER_POOL, FP_N };
+static const char *const foreign_names[FP_N] = {
+    "malloc(64)", "malloc(1 MiB) + 4096", "a stack buffer",
+    "a page whose 4 MiB neighbourhood is unmapped", "another pool's object",
+};
+
+/* One mapped page at P = (a 1 MiB boundary) + 512 KiB + 4096 inside a
+ * 4 MiB mapping of which everything else is unmapped: P masked to any
+ * power-of-two slab size from 8 KiB to 512 KiB is unmapped. */
+static void *
+lone_page(void)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), len = (size_t)4 << 20;
+    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uintptr_t mb = (uintptr_t)1 << 20, b = (uintptr_t)base;
+    char *p = (char *)(((b + mb - 1) & ~(mb - 1)) + mb / 2 + pg);
+
+    if (base == MAP_FAILED)
+        _exit(94);
+    munmap(base, (size_t)(p - base));
+    munmap(p + pg, len - (size_t)(p + pg - base));
+    return p + 64;
+}
+
+static void
+foreign_child(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    smr_t d = smr_create("fp-domain", 0, 0);
+    smr_pool_t p = smr_pool_create("fp-victim", 64, 0, d, 0);
+    smr_pool_t other = smr_pool_create("fp-owner", 64, 0, d, 0);
+    char stack[256];
+    void *obj;
+
+    (void)smr_pool_alloc(p);    /* the pool has a slab */
+    switch (k) {
+    case FP_MALLOC_SMALL: obj = malloc(64); break;
+    case FP_MALLOC_LARGE: obj = (char *)malloc((size_t)1 << 20) + 4096; break;
+    case FP_STACK: obj = stack + 64; break;
+    case FP_LONE_PAGE: obj = lone_page(); break;
+    default: obj = smr_pool_alloc(other); break;
+    }
+    smr_pool_free(p, obj);
+}
+
+Test(reported, pool_free_of_a_foreign_pointer, .timeout = 120)
+{
+    char buf[4096], what[96];
+
+    for (int k = 0; k < FP_N; k++) {
+        for (int run = 0; run < 5; run++) {   /* 5 of 5 */
+            int status = child_stderr(foreign_child, (void *)(intptr_t)k,
+                buf, sizeof(buf));
+
+            snprintf(what, sizeof(what), "%s, run %d", foreign_names[k],
+                run + 1);
+            check_abort(status, buf, what, "pool \"fp-victim\"",
+                "foreign pointer", k == FP_OTHER_POOL ?
+                "belongs to pool \"fp-owner\"" : NULL);
+        }
+    }
+}
+#else
+/*
+ * Release builds do not catch a double free (smr_pool(3)): the object is
+ * queued twice.  What they promise: the statistics never report a
+ * wrapped in_use (it used to read 2^64 - 1), and smr_pool_destroy says
+ * the pool saw more frees than allocations.  In a child: the pool is
+ * corrupt afterwards.
+ */
+static void
+double_free_child(void *arg)
+{
+    smr_pool_t p = smr_pool_create("df-release", 64, 0, NULL, 0);
+    struct smr_pool_stats st;
+    void *x = smr_pool_alloc(p);
+
+    (void)arg;
+    smr_pool_free(p, x);
+    smr_pool_free(p, x);
+    smr_pool_stats(p, &st);
+    fprintf(stderr, "[in_use %zu allocs %llu frees %llu]\n", st.in_use,
+        (unsigned long long)st.allocs, (unsigned long long)st.frees);
+    smr_pool_destroy(p);
+}
+
+Test(reported, release_double_free_in_use_clamped, .timeout = 30)
+{
+    char buf[4096];
+    size_t in_use = 12345;
+    unsigned long long allocs = 0, frees = 0;
+    int status = child_stderr(double_free_child, NULL, buf, sizeof(buf));
+    const char *p = strstr(buf, "[in_use ");
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child failed (status %#x): %s", status, buf);
+    cr_assert(p != NULL && sscanf(p, "[in_use %zu allocs %llu frees %llu]",
+        &in_use, &allocs, &frees) == 3, "%s", buf);
+    cr_assert_eq(allocs, 1);
+    cr_assert_eq(frees, 2);
+    cr_assert_eq(in_use, 0, "in_use %zu after a double free: wrapped", in_use);
+    cr_assert(strstr(buf, "more frees than allocations") != NULL,
+        "smr_pool_destroy did not report the extra free: %s", buf);
+}
 #endif
