@@ -178,6 +178,10 @@ struct smr_stats {
     uint64_t barriers;      /* asymmetric barriers issued (lazy domains) */
     uint64_t live_slots;    /* slots held by threads now */
     uint64_t slot_capacity; /* slots allocated (held + free) */
+    /* (+) 1: the domain has an entry in the threads' fixed table
+     * (SMR__TFAST - 1 = 63 domains at once), so smr_enter/smr_exit run
+     * inline; 0: a domain past them, whose sections take a call. */
+    uint64_t inline_table;
 };
 SMR_API void smr_stats(smr_t smr, struct smr_stats *st);
 

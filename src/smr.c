@@ -1036,6 +1036,18 @@ smr_create(const char *name, int limit, int flags)
     smr->h.d_magic = SMR__MAGIC;
     smr__domains[idx] = smr;
     pthread_mutex_unlock(&smr__glock);
+#if SMR_CONFIG_DEBUG
+    /* Once per process: the first domain the table cannot hold. */
+    if (idx >= SMR__TFAST - 1) {
+        static bool warned;
+        if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+            smr__warn(smr, "%u domains already exist: this one and any "
+                "created while they do are past the threads' inline "
+                "table (%u domains), so their smr_enter/smr_exit take a "
+                "function call, several times slower (smr_stats: "
+                "inline_table 0)", (unsigned)idx, SMR__TFAST - 1);
+    }
+#endif
     return smr;
 }
 
@@ -1603,6 +1615,7 @@ smr_stats(smr_t smr, struct smr_stats *st)
     }
     st->live_slots = smr->d_nlive;
     st->slot_capacity = smr->d_cap;
+    st->inline_table = smr->h.d_idx < SMR__TFAST - 1;
     pthread_mutex_unlock(&smr->d_lock);
     st->advance_wait = atomic_load_rlx(&smr->d_st[SMR__ST_ADVANCE_WAIT]);
     st->barriers = atomic_load_rlx(&smr->d_st[SMR__ST_BARRIERS]);

@@ -736,3 +736,59 @@ Test(reported, release_double_free_in_use_clamped, .timeout = 30)
         "smr_pool_destroy did not report the extra free: %s", buf);
 }
 #endif
+
+/*
+ * Domains past the 63rd are off the inline fast path (a fixed-size thread
+ * table, SMR__TFAST): smr_stats says which side a domain is on, and
+ * SMR_DEBUG builds warn once, naming the first domain off the table.
+ */
+static void
+many_domains_child(void *arg)
+{
+    enum { N = SMR__TFAST + 6 };
+    smr_t d[N];
+    struct smr_stats st;
+
+    (void)arg;
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "many-%d", i);
+        d[i] = smr_create(name, 0, 0);
+        smr_enter(d[i]);
+        smr_exit(d[i]);
+        smr_stats(d[i], &st);
+        fprintf(stderr, "[%d inline %llu]\n", i,
+            (unsigned long long)st.inline_table);
+    }
+    for (int i = 0; i < N; i++)
+        smr_destroy(d[i]);
+    /* The table has room again, and a new domain is on it. */
+    d[0] = smr_create("many-again", 0, 0);
+    smr_stats(d[0], &st);
+    fprintf(stderr, "[again inline %llu]\n",
+        (unsigned long long)st.inline_table);
+}
+
+Test(reported, domains_past_the_inline_table, .timeout = 30)
+{
+    char buf[16384], want[64];
+    int status = child_stderr(many_domains_child, NULL, buf, sizeof(buf));
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 92,
+        "child failed (status %#x): %s", status, buf);
+    for (int i = 0; i < SMR__TFAST + 6; i++) {
+        snprintf(want, sizeof(want), "[%d inline %d]", i,
+            i < SMR__TFAST - 1 ? 1 : 0);
+        cr_assert(strstr(buf, want) != NULL, "no \"%s\" in: %s", want, buf);
+    }
+    cr_assert(strstr(buf, "[again inline 1]") != NULL, "%s", buf);
+#if SMR_CONFIG_DEBUG
+    cr_assert_eq(count_substr(buf, "past the threads' inline table"), 1,
+        "want one warning: %s", buf);
+    snprintf(want, sizeof(want), "domain \"many-%d\": warning", SMR__TFAST - 1);
+    cr_assert(strstr(buf, want) != NULL, "the warning does not name the "
+        "first domain off the table (\"%s\"): %s", want, buf);
+#else
+    cr_assert_eq(count_substr(buf, "inline table"), 0, "%s", buf);
+#endif
+}
