@@ -210,7 +210,55 @@ static void smr__atfork_prepare(void);
 static void smr__atfork_parent(void);
 static void smr__atfork_child(void);
 
-/* SMR_SHOW_STATS=1: print every live domain's statistics at exit. */
+/*
+ * SMR_SHOW_STATS=1: at exit, every live domain's statistics and its
+ * smr_retire queue, then the final numbers of the domains destroyed
+ * before (kept at smr_destroy: the first SMR__SHOW_DEAD one by one, the
+ * rest summed into one line).
+ */
+static bool smr__show_on;               /* set once, in smr__init_once */
+#define SMR__SHOW_DEAD 64
+struct smr__dead_stats {
+    char name[48];
+    const char *kind;
+    struct smr_stats st;
+};
+static struct smr__dead_stats smr__dead[SMR__SHOW_DEAD];   /* smr__glock */
+static uint32_t smr__ndead;
+static uint64_t smr__dead_more;         /* destroyed past the table */
+static struct smr_stats smr__dead_rest; /* their counters, summed */
+
+/*
+ * smr_retire_stats lives in src/retire.c, which the core links without
+ * (the torture programs; a static link that never retires): a weak
+ * reference is NULL then, and such a process has no retire queue to show.
+ */
+#pragma weak smr_retire_stats
+
+static const char *
+smr__kind(const struct smr_domain *smr)
+{
+    return (smr->h.d_flags & SMR__F_LAZY_FAST) ? " [lazy]" :
+        (smr->h.d_flags & SMR_LAZY) ? " [lazy, fenced fallback]" :
+        (smr->h.d_flags & SMR_DEFERRED) ? " [deferred]" : "";
+}
+
+static void
+smr__show_line(const char *name, const char *kind, const char *state,
+    const struct smr_stats *st)
+{
+    fprintf(stderr, "libsmr: domain \"%s\"%s%s: advance %llu "
+        "(guard %llu), poll %llu (scan %llu, fail %llu), barriers %llu, "
+        "slots %llu live / %llu%s\n", name, kind, state,
+        (unsigned long long)st->advance,
+        (unsigned long long)st->advance_wait, (unsigned long long)st->poll,
+        (unsigned long long)st->poll_scan,
+        (unsigned long long)st->poll_fail, (unsigned long long)st->barriers,
+        (unsigned long long)st->live_slots,
+        (unsigned long long)st->slot_capacity,
+        st->inline_table ? "" : ", past the inline table");
+}
+
 static void
 smr__show_stats(void)
 {
@@ -226,20 +274,57 @@ smr__show_stats(void)
     for (uint32_t i = 0; i < n; i++) {
         struct smr_stats st;
         smr_stats(live[i], &st);
-        fprintf(stderr, "libsmr: domain \"%s\"%s: advance %llu "
-            "(guard %llu), poll %llu (scan %llu, fail %llu), barriers %llu, "
-            "slots %llu live / %llu\n", live[i]->d_name,
-            (live[i]->h.d_flags & SMR__F_LAZY_FAST) ? " [lazy]" :
-            (live[i]->h.d_flags & SMR_LAZY) ? " [lazy, fenced fallback]" :
-            (live[i]->h.d_flags & SMR_DEFERRED) ? " [deferred]" : "",
-            (unsigned long long)st.advance,
-            (unsigned long long)st.advance_wait, (unsigned long long)st.poll,
-            (unsigned long long)st.poll_scan,
-            (unsigned long long)st.poll_fail, (unsigned long long)st.barriers,
-            (unsigned long long)st.live_slots,
-            (unsigned long long)st.slot_capacity);
+        smr__show_line(live[i]->d_name, smr__kind(live[i]), "", &st);
+        if (smr_retire_stats != NULL) {
+            struct smr_retire_stats rs;
+            smr_retire_stats(live[i], &rs);
+            fprintf(stderr, "libsmr: domain \"%s\": smr_retire: pending "
+                "%zu (cap %zu%s), retires that waited %llu, past the cap "
+                "without waiting %llu\n", live[i]->d_name, rs.pending,
+                rs.pending_cap, (rs.flags & SMR_RETIRE_NOWAIT) ?
+                ", SMR_RETIRE_NOWAIT" : "",
+                (unsigned long long)rs.sync_reclaims,
+                (unsigned long long)rs.nowait_over);
+        }
     }
     free(live);
+    pthread_mutex_lock(&smr__glock);
+    for (uint32_t i = 0; i < smr__ndead; i++)
+        smr__show_line(smr__dead[i].name, smr__dead[i].kind, " (destroyed)",
+            &smr__dead[i].st);
+    if (smr__dead_more != 0) {
+        char what[64];
+        snprintf(what, sizeof(what), "%llu more destroyed domains",
+            (unsigned long long)smr__dead_more);
+        smr__show_line(what, "", " (summed)", &smr__dead_rest);
+    }
+    pthread_mutex_unlock(&smr__glock);
+}
+
+/* smr_destroy: keep smr's final numbers for the exit report; smr__glock
+ * held, st taken before (smr_stats takes d_lock). */
+static void
+smr__show_keep(const struct smr_domain *smr, const struct smr_stats *st)
+{
+    struct smr_stats *r = &smr__dead_rest;
+
+    if (smr__ndead < SMR__SHOW_DEAD) {
+        struct smr__dead_stats *d = &smr__dead[smr__ndead++];
+        snprintf(d->name, sizeof(d->name), "%s", smr->d_name);
+        d->kind = smr__kind(smr);
+        d->st = *st;
+        return;
+    }
+    smr__dead_more++;
+    r->advance += st->advance;
+    r->advance_wait += st->advance_wait;
+    r->poll += st->poll;
+    r->poll_scan += st->poll_scan;
+    r->poll_fail += st->poll_fail;
+    r->barriers += st->barriers;
+    r->live_slots += st->live_slots;
+    r->slot_capacity += st->slot_capacity;
+    r->inline_table = 1;    /* no "past the table" note on the sum */
 }
 
 static void
@@ -251,8 +336,10 @@ smr__init_once(void)
     if (smr__once_err == 0)
         smr__once_err = pthread_atfork(smr__atfork_prepare,
             smr__atfork_parent, smr__atfork_child);
-    if (e != NULL && *e != '\0' && strcmp(e, "0") != 0)
+    if (e != NULL && *e != '\0' && strcmp(e, "0") != 0) {
+        smr__show_on = true;
         atexit(smr__show_stats);
+    }
 }
 
 SMR_API int
@@ -1067,6 +1154,7 @@ static uint32_t smr__quarantine_next;
 SMR_API void
 smr_destroy(smr_t smr)
 {
+    struct smr_stats st = { 0 };
     uint32_t users;
 
     if (smr == NULL)
@@ -1082,6 +1170,8 @@ smr_destroy(smr_t smr)
     if (users != 0)
         smr__die(smr, "smr_destroy while %u pool(s)/retire batch(es) still "
             "use the domain", users);
+    if (smr__show_on)
+        smr_stats(smr, &st);    /* the final numbers, for the exit report */
     pthread_mutex_lock(&smr__glock);
     pthread_mutex_lock(&smr->d_lock);
     for (uint32_t i = 0; i < smr->d_hw; i++) {
@@ -1099,6 +1189,8 @@ smr_destroy(smr_t smr)
     }
     smr__domains[smr->h.d_idx] = NULL;
     smr->h.d_magic = SMR__MAGIC_DEAD;
+    if (smr__show_on)
+        smr__show_keep(smr, &st);
     pthread_mutex_unlock(&smr->d_lock);
     pthread_mutex_unlock(&smr__glock);
     /* The domain memory is gone, as after FreeBSD's smr_destroy (debug

@@ -792,3 +792,59 @@ Test(reported, domains_past_the_inline_table, .timeout = 30)
     cr_assert_eq(count_substr(buf, "inline table"), 0, "%s", buf);
 #endif
 }
+
+/*
+ * SMR_SHOW_STATS=1 (smr(3), ENVIRONMENT): at exit, live domains with their
+ * smr_retire queues, destroyed domains' final numbers, and pools.  The
+ * program (tests/show_stats.c) runs with a clean environment of its own.
+ */
+Test(reported, show_stats_at_exit, .timeout = 30)
+{
+    char buf[16384];
+    size_t len = 0;
+    ssize_t r;
+    int pfd[2], status;
+    pid_t pid;
+
+    cr_assert(pipe(pfd) == 0);
+    fflush(NULL);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        char *const argv[] = { (char *)SMR_SHOW_STATS_PROG, NULL };
+        char *const envp[] = { (char *)"SMR_SHOW_STATS=1",
+            (char *)"SMR_STALL_WARN_MS=0", NULL };
+        dup2(pfd[1], 2);
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        execve(SMR_SHOW_STATS_PROG, argv, envp);
+        _exit(127);
+    }
+    close(pfd[1]);
+    while (len < sizeof(buf) - 1 &&
+        (r = read(pfd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(pfd[0]);
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "show_stats exited %#x: %s", status, buf);
+    cr_assert(strstr(buf, "libsmr: domain \"show-live\": advance") != NULL,
+        "no live domain: %s", buf);
+    cr_assert(strstr(buf, "libsmr: domain \"show-live\": smr_retire: "
+        "pending 5 (cap 4096)") != NULL, "no retire queue: %s", buf);
+    cr_assert(strstr(buf, "libsmr: domain \"show-dead\" (destroyed): "
+        "advance 3 ") != NULL, "no destroyed domain: %s", buf);
+    {
+        /* " [lazy]" or " [lazy, fenced fallback]", then " (destroyed)". */
+        const char *l = strstr(buf, "libsmr: domain \"show-dead-lazy\" [lazy");
+        const char *e = l != NULL ? strchr(l, '\n') : NULL;
+        const char *d = l != NULL ? strstr(l, "] (destroyed): advance") : NULL;
+
+        cr_assert(l != NULL && e != NULL && d != NULL && d < e,
+            "no destroyed lazy domain: %s", buf);
+    }
+    cr_assert(strstr(buf, "libsmr: pool \"show-pool\": size 48") != NULL,
+        "no pool: %s", buf);
+}
