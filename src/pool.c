@@ -1865,6 +1865,12 @@ smr_pool_destroy(smr_pool_t pool)
     if (pool == NULL)
         return;
     pool_check(pool, "smr_pool_destroy");
+    /* Before anything is torn down, and whether or not objects are
+     * pending: the caller's own section may hold objects of the pool,
+     * whose memory is about to go. */
+    if (pool->p_smr != NULL && smr_entered(pool->p_smr))
+        pool_die(pool, "smr_pool_destroy inside a read section of its "
+            "domain (would deadlock, or unmap what the section reads)");
     /* Unregister, and take every thread's buckets: a thread that exits
      * later finds the pool gone and leaves its (freed) cache alone. */
     pthread_mutex_lock(&pool__glock);

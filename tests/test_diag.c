@@ -737,6 +737,33 @@ Test(reported, release_double_free_in_use_clamped, .timeout = 30)
 }
 #endif
 
+/* smr_pool(3): "smr_pool_destroy() inside a read section aborts", also
+ * when nothing is pending (it used to go ahead and unmap the slabs the
+ * section may be reading).  Every build. */
+static void
+destroy_inside_child(void *arg)
+{
+    smr_t d = smr_create("pd-domain", 0, (int)(intptr_t)arg);
+    smr_pool_t p = smr_pool_create("pd-pool", 64, 0, d, 0);
+
+    smr_lazy_enter(d);      /* no object ever freed: nothing pending */
+    smr_pool_destroy(p);
+}
+
+Test(reported, pool_destroy_inside_section_nothing_pending, .timeout = 30)
+{
+    static const int kinds[] = { 0, SMR_DEFERRED, SMR_LAZY };
+    char buf[4096];
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        int status = child_stderr(destroy_inside_child,
+            (void *)(intptr_t)kinds[i], buf, sizeof(buf));
+
+        check_abort(status, buf, flags_name(kinds[i]), "pool \"pd-pool\"",
+            "smr_pool_destroy inside a read section", NULL);
+    }
+}
+
 /*
  * Domains past the 63rd are off the inline fast path (a fixed-size thread
  * table, SMR__TFAST): smr_stats says which side a domain is on, and

@@ -136,6 +136,25 @@ Test(api, create_good_input, .timeout = 30)
     }
 }
 
+/* smr(3): the name is cut to 47 bytes without notice; NULL reads "smr". */
+Test(api, name_cut_and_default, .timeout = 30)
+{
+    char longname[64];
+    smr_t s, n;
+
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    s = mk(longname, 0);
+    n = smr_create(NULL, 0, 0);
+    cr_assert(n != NULL);
+    cr_assert_eq(strlen(smr_name(s)), 47, "name kept as %zu bytes",
+        strlen(smr_name(s)));
+    cr_assert(strncmp(smr_name(s), longname, 47) == 0);
+    cr_assert_str_eq(smr_name(n), "smr");
+    smr_destroy(s);
+    smr_destroy(n);
+}
+
 /*
  * Goals come after the clock that earlier readers could have published, and
  * a domain with no reader reaches them.  Stats count calls exactly.
@@ -1784,6 +1803,92 @@ ParameterizedTest(int *flags, goal, malformed_fails, .timeout = 30)
     smr_destroy(s);
 }
 #endif
+
+/*
+ * Far-ahead goals, exactly as smr(3) says ("Misuse"): up to four whole
+ * steps ahead are accepted on every kind of domain and the poll moves the
+ * clock up to the goal; with 64-bit sequences a goal further ahead, such
+ * as clock + 2^30, is malformed (debug: abort naming the goal; release:
+ * false at once, clock unchanged); with 32-bit sequences it is reported
+ * reached at once, clock unchanged, even with a reader inside.
+ */
+static smr_seq_t
+step_of(void)
+{
+    smr_t t = mk("step", 0);
+    smr_seq_t c = smr_current(t), g = smr_advance(t);
+
+    smr_destroy(t);
+    return (smr_seq_t)(g - c);
+}
+
+#if !SMR_SEQ32 && SMR_CONFIG_DEBUG
+static void
+far_goal_child(void *arg)
+{
+    smr_t s = smr_create("far-goal", 0, 0);
+
+    (void)arg;
+    (void)smr_poll(s, (smr_seq_t)(smr_current(s) + ((smr_seq_t)1 << 30)),
+        false);
+}
+#endif
+
+CLOCK_FLAGS(goal, far_ahead_as_documented)
+ParameterizedTest(int *flags, goal, far_ahead_as_documented, .timeout = 30)
+{
+    smr_t s = mk("far", *flags);
+    smr_seq_t step = step_of(), far = (smr_seq_t)1 << 30, c, g;
+    static struct held h;
+
+    for (smr_seq_t k = 1; k <= 4; k++) {
+        c = smr_current(s);
+        g = (smr_seq_t)(c + k * step);
+        cr_assert(smr_poll(s, g, false), "%s: goal %llu steps ahead not "
+            "reached", flags_name(*flags), (ull)k);
+        cr_assert(smr_current(s) == g, "%s: %llu steps ahead: clock %#llx, "
+            "goal %#llx", flags_name(*flags), (ull)k, (ull)smr_current(s),
+            (ull)g);
+    }
+    /* 2^30 rounded up to a whole step: one step in 64-bit debug builds
+     * (a step is 2^32 + 512 there), 2^30 itself elsewhere. */
+    c = smr_current(s);
+    g = (smr_seq_t)(c + (far + step - 1) / step * step);
+    if ((smr_seq_t)(g - c) <= 4 * step) {
+        cr_assert(smr_poll(s, g, false));
+        cr_assert(smr_current(s) == g);
+    }
+    c = smr_current(s);
+    g = (smr_seq_t)(c + far);
+#if SMR_SEQ32
+    held_start(&h, s, *flags, 0);
+    cr_assert(smr_poll(s, g, false), "32-bit: clock + 2^30 not reported "
+        "reached");
+    cr_assert(smr_wait(s, g));
+    cr_assert(smr_current(s) == c, "32-bit: clock + 2^30 moved the clock");
+    held_stop(&h);
+#elif SMR_CONFIG_DEBUG
+    (void)h;
+    {
+        char buf[4096];
+        int status = child_stderr(far_goal_child, NULL, buf, sizeof(buf));
+
+        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+            strstr(buf, "\"far-goal\"") != NULL &&
+            strstr(buf, "was never handed out") != NULL,
+            "clock + 2^30: status %#x, stderr: %s", status, buf);
+    }
+#else
+    (void)h;
+    cr_assert(!smr_poll(s, g, false), "clock + 2^30 reported reached");
+    cr_assert(!smr_wait(s, g), "smr_wait(clock + 2^30) returned true");
+    cr_assert(smr_current(s) == c, "clock + 2^30 moved the clock");
+    g = (smr_seq_t)(c + 5 * step);
+    cr_assert(!smr_poll(s, g, false), "5 steps ahead reported reached");
+    cr_assert(smr_current(s) == c, "5 steps ahead moved the clock");
+#endif
+    smr_destroy(s);
+}
 
 /* ------------------------------------------------------------------ */
 /* Sequence numbers and wrap                                           */
