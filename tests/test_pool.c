@@ -1247,6 +1247,8 @@ aging_thread(void *arg)
     for (int i = 0; i < 5; i++)
         smr_pool_free(a->p, v[i]);  /* partial bucket: 5 objects */
     atomic_store(&a->phase, 1);
+    while (atomic_load(&a->phase) != 11)    /* main has looked */
+        usleep(100);
     sleep_ms(3);                    /* older than a tick */
     for (int i = 100; i < 200; i++)
         v[i] = smr_pool_alloc(a->p); /* only allocs: within 64 calls */
@@ -1269,6 +1271,7 @@ Test(thread, partial_bucket_ages_out, .timeout = 60)
     cr_assert(pthread_create(&t, NULL, aging_thread, &a) == 0);
     cr_assert(wait_flag(&a.phase, 1, 20000));
     cr_assert_eq(stats(a.p).buckets_queued, 0);
+    atomic_store(&a.phase, 11);     /* the thread goes on only now */
     cr_assert(wait_flag(&a.phase, 2, 20000));
     /* Our own stats call ages only our own bucket (we have none). */
     cr_assert_geq(stats(a.p).buckets_queued, 1, "a partial bucket older "
