@@ -17,6 +17,9 @@
  *   mimalloc           mi_malloc/mi_free from dlopen("libmimalloc.so.2")
  *   urcu call_rcu      glibc malloc + urcu_memb call_rcu(free) (the frees
  *                      happen on liburcu's call_rcu thread)
+ *   smr_retire         glibc malloc + smr_retire(free) on the default domain
+ *   ck_epoch_call      glibc malloc + Concurrency Kit ck_epoch_call(free),
+ *                      ck_epoch_poll every 64 calls (per thread)
  *
  * jemalloc and mimalloc both export malloc; they are dlopen'ed
  * RTLD_LOCAL so that neither replaces glibc's malloc for the rest of the
@@ -61,6 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ck_epoch.h>
 #include <hwloc.h>
 #include <urcu/urcu-memb.h>
 
@@ -85,6 +89,8 @@ enum scheme {
     S_JEMALLOC,
     S_MIMALLOC,
     S_URCU,
+    S_RETIRE,
+    S_CK,
     NSCHEME
 };
 
@@ -97,6 +103,8 @@ static const char *const scheme_name[NSCHEME] = {
     [S_JEMALLOC] = "jemalloc malloc/free",
     [S_MIMALLOC] = "mimalloc mi_malloc/mi_free",
     [S_URCU] = "malloc + urcu call_rcu(free)",
+    [S_RETIRE] = "malloc + smr_retire(free)",
+    [S_CK] = "malloc + ck_epoch_call(free)",
 };
 static const char *const scheme_key[NSCHEME] = {
     [S_POOL] = "smr_pool", [S_POOL_LAZY] = "smr_pool_lazy",
@@ -104,6 +112,7 @@ static const char *const scheme_key[NSCHEME] = {
     [S_POOL_PLAIN] = "plain_pool", [S_GLIBC] = "glibc",
     [S_JEMALLOC] = "jemalloc", [S_MIMALLOC] = "mimalloc",
     [S_URCU] = "urcu_call_rcu",
+    [S_RETIRE] = "smr_retire", [S_CK] = "ck_epoch_call",
 };
 
 /* An object freed through call_rcu carries its rcu_head. */
@@ -111,6 +120,29 @@ struct robj {
     struct rcu_head head;
     char pad[OBJ_SIZE - sizeof(struct rcu_head)];
 };
+
+/* An object freed through ck_epoch_call carries its entry. */
+struct cobj {
+    ck_epoch_entry_t entry;
+    char pad[OBJ_SIZE - sizeof(ck_epoch_entry_t)];
+};
+
+/* Concurrency Kit: one epoch, one record per thread (workers, readers). */
+static ck_epoch_t g_ck;
+static __thread ck_epoch_record_t *tl_ck;
+static __thread unsigned tl_ck_calls;
+
+static void
+ck_thread_init(void)
+{
+    tl_ck = aligned_alloc(64, (sizeof(*tl_ck) + 63) & ~(size_t)63);
+    if (tl_ck == NULL) {
+        perror("bench_pool: ck record");
+        exit(1);
+    }
+    memset(tl_ck, 0, sizeof(*tl_ck));
+    ck_epoch_register(&g_ck, tl_ck, NULL);
+}
 
 static void *(*je_malloc)(size_t);
 static void (*je_free)(void *);
@@ -165,6 +197,18 @@ rcu_free_cb(struct rcu_head *h)
     __libc_free(caa_container_of(h, struct robj, head));
 }
 
+static void
+ck_free_cb(ck_epoch_entry_t *e)
+{
+    __libc_free(e);     /* the entry is the object's first member */
+}
+
+static void
+retire_free_cb(void *p)
+{
+    __libc_free(p);
+}
+
 static inline void *
 s_alloc(int s)
 {
@@ -177,6 +221,8 @@ s_alloc(int s)
     case S_JEMALLOC:   return je_malloc(OBJ_SIZE);
     case S_MIMALLOC:   return mi_malloc_fn(OBJ_SIZE);
     case S_URCU:       return __libc_malloc(sizeof(struct robj));
+    case S_RETIRE:     return __libc_malloc(OBJ_SIZE);
+    case S_CK:         return __libc_malloc(sizeof(struct cobj));
     }
     abort();
 }
@@ -194,6 +240,14 @@ s_free(int s, void *p)
     case S_MIMALLOC:   mi_free_fn(p); return;
     case S_URCU:
         urcu_memb_call_rcu(&((struct robj *)p)->head, rcu_free_cb);
+        return;
+    case S_RETIRE:
+        smr_retire(g_smr, p, retire_free_cb);
+        return;
+    case S_CK:
+        ck_epoch_call(tl_ck, &((struct cobj *)p)->entry, ck_free_cb);
+        if ((++tl_ck_calls & 63) == 0)
+            (void)ck_epoch_poll(tl_ck);
         return;
     }
     abort();
@@ -245,11 +299,13 @@ CHURN_FN(churn_glibc, S_GLIBC)
 CHURN_FN(churn_jemalloc, S_JEMALLOC)
 CHURN_FN(churn_mimalloc, S_MIMALLOC)
 CHURN_FN(churn_urcu, S_URCU)
+CHURN_FN(churn_retire, S_RETIRE)
+CHURN_FN(churn_ck, S_CK)
 
 static void (*const churn_fn[NSCHEME])(void **, uint64_t) = {
     churn_pool, churn_pool_lazy, churn_pool_def, churn_pool_plain,
     churn_glibc,
-    churn_jemalloc, churn_mimalloc, churn_urcu,
+    churn_jemalloc, churn_mimalloc, churn_urcu, churn_retire, churn_ck,
 };
 
 static void
@@ -265,6 +321,7 @@ worker_main(void *arg)
 
     pin(w->id, &w->pu_os);
     urcu_memb_register_thread();
+    ck_thread_init();
     for (;;) {
         pthread_barrier_wait(&g_start);
         if (g_quit)
@@ -277,10 +334,12 @@ worker_main(void *arg)
         uint64_t t0 = now_ns();
         churn_fn[s](w->ring, n);
         uint64_t t1 = now_ns();
-        if (w->id == 0 && smr_pool_of(s) != NULL)
+        if (w->id == 0 && (smr_pool_of(s) != NULL || s == S_RETIRE))
             w->rss = rss_bytes();
         for (int i = 0; i < RING; i++)
             s_free(s, w->ring[i]);
+        if (s == S_CK)
+            ck_epoch_barrier(tl_ck);   /* this thread's frees, untimed */
         w->ns = (double)(t1 - t0) / (double)n;
         pthread_barrier_wait(&g_done);
     }
@@ -297,6 +356,7 @@ reader_main(void *arg)
 
     pin((int)(intptr_t)arg, &pu);
     urcu_memb_register_thread();
+    ck_thread_init();
     while (!g_rstop) {
         int s = g_cur;
 
@@ -306,6 +366,8 @@ reader_main(void *arg)
             case S_POOL_LAZY: smr_lazy_enter(g_smr_lazy); break;
             case S_POOL_DEF:  smr_enter(g_smr_def); break;
             case S_URCU:      urcu_memb_read_lock(); break;
+            case S_RETIRE:    smr_enter(g_smr); break;
+            case S_CK:        ck_epoch_begin(tl_ck, NULL); break;
             default:          break;
             }
             for (int j = 0; j < 8; j++)
@@ -315,6 +377,8 @@ reader_main(void *arg)
             case S_POOL_LAZY: smr_lazy_exit(g_smr_lazy); break;
             case S_POOL_DEF:  smr_exit(g_smr_def); break;
             case S_URCU:      urcu_memb_read_unlock(); break;
+            case S_RETIRE:    smr_exit(g_smr); break;
+            case S_CK:        ck_epoch_end(tl_ck, NULL); break;
             default:          break;
             }
         }
@@ -404,13 +468,16 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
     int order[NSCHEME], n = 0;
     /* Pool rows: frees and sync reclaims over the timed rounds (deltas of
      * smr_pool_stats around each run), peak RSS seen after a timed loop. */
-    uint64_t pfrees[NSCHEME] = {0}, psync[NSCHEME] = {0};
+    uint64_t pfrees[NSCHEME] = {0}, psync[NSCHEME] = {0}, rsync0;
+    struct smr_retire_stats rs0;
     size_t prss[NSCHEME] = {0};
 
     pthread_t rt[MAXT];
 
     memset(w, 0, sizeof(*w) * (size_t)nthreads);
     memset(val, 0, sizeof(val));
+    smr_retire_stats(g_smr, &rs0);
+    rsync0 = rs0.sync_reclaims;
     pools_create();
     g_rstop = 0;
     for (int i = 0; i < g_nreaders; i++)
@@ -449,6 +516,8 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
                 smr_pool_stats(pp, &b0);
             pthread_barrier_wait(&g_start);
             pthread_barrier_wait(&g_done);
+            if (s == S_RETIRE && r >= 0 && w[0].rss > prss[s])
+                prss[s] = w[0].rss;
             if (pp != NULL && r >= 0) {
                 smr_pool_stats(pp, &b1);
                 pfrees[s] += b1.frees - b0.frees;
@@ -458,6 +527,17 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
             }
             if (s == S_URCU)
                 urcu_memb_barrier();   /* flush call_rcu frees, untimed */
+            if (s == S_RETIRE) {
+                struct smr_retire_stats rs;
+
+                smr_barrier(g_smr);    /* flush retired frees, untimed */
+                smr_retire_stats(g_smr, &rs);
+                if (r >= 0) {
+                    psync[s] += rs.sync_reclaims - rsync0;
+                    pfrees[s] += (uint64_t)nthreads * g_iters;
+                }
+                rsync0 = rs.sync_reclaims;
+            }
             if (r < 0)
                 continue;
             double mx = 0;
@@ -496,10 +576,10 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
         smr_pool_t pp = smr_pool_of(s);
         struct smr_pool_stats ps;
 
+        bpm[s] = pfrees[s] ? (double)psync[s] * 1e6 / (double)pfrees[s] : 0;
         if (pp == NULL)
             continue;
         smr_pool_stats(pp, &ps);
-        bpm[s] = pfrees[s] ? (double)psync[s] * 1e6 / (double)pfrees[s] : 0;
         ppeak[s] = ps.pending_peak;
     }
     printf("\n%d thread%s%s, %d reader%s:\n", nthreads,
@@ -508,9 +588,9 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
     if (g_rate != 0)
         printf("  paced: at most %llu frees/s per thread (ns per op is the "
             "pacing, not the cost)\n", (unsigned long long)g_rate);
-    printf("  %-30s %8s %15s %8s %8s %8s %8s %10s %9s %8s\n",
+    printf("  %-30s %8s %15s %8s %8s %8s %8s %8s %10s %9s %8s\n",
         "scheme (ns per op)", "median", "min-max", "/glibc", "/jemal",
-        "/mimal", "/urcu", "blocking/M", "pend_peak", "RSS MiB");
+        "/mimal", "/ck_ep", "/urcu", "blocking/M", "pend_peak", "RSS MiB");
     for (int s = 0; s < NSCHEME; s++) {
         char range[32];
         if (!g_have[s]) {
@@ -519,8 +599,8 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
         }
         snprintf(range, sizeof(range), "%.2f-%.2f", lo[s], hi[s]);
         printf("  %-30s %8.2f %15s", scheme_name[s], med[s], range);
-        int refs[] = { S_GLIBC, S_JEMALLOC, S_MIMALLOC, S_URCU };
-        for (int k = 0; k < 4; k++) {
+        int refs[] = { S_GLIBC, S_JEMALLOC, S_MIMALLOC, S_CK, S_URCU };
+        for (int k = 0; k < 5; k++) {
             if (g_have[refs[k]] && med[refs[k]] > 0)
                 printf(" %8.3f", med[s] / med[refs[k]]);
             else
@@ -529,6 +609,8 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
         if (smr_pool_of(s) != NULL)
             printf(" %10.2f %9zu %8.1f", bpm[s], ppeak[s],
                 prss[s] / 1048576.0);
+        else if (s == S_RETIRE)
+            printf(" %10.2f %9s %8.1f", bpm[s], "-", prss[s] / 1048576.0);
         printf("\n");
     }
     if (csv) {
@@ -705,6 +787,7 @@ load_allocators(char **argv)
     g_have[S_POOL] = g_have[S_POOL_LAZY] = g_have[S_POOL_DEF] = 1;
     g_have[S_POOL_PLAIN] = 1;
     g_have[S_GLIBC] = g_have[S_URCU] = 1;
+    g_have[S_RETIRE] = g_have[S_CK] = 1;
     h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_LOCAL);
     if (h == NULL && strstr(dlerror(), "static TLS") != NULL &&
         getenv("BENCH_POOL_REEXEC") == NULL) {
@@ -815,6 +898,7 @@ main(int argc, char **argv)
         g_npu = 1;
     g_pin = g_npu > 1;
 
+    ck_epoch_init(&g_ck);
     g_smr = smr_create("bench_pool", 0, 0);
     g_smr_lazy = smr_create("bench_pool_lazy", 0, SMR_LAZY);
     g_smr_def = smr_create("bench_pool_deferred", 64, SMR_DEFERRED);
