@@ -284,6 +284,7 @@ reclaim__stop_locked(struct reclaim__rc *rc, const char *what)
     pthread_mutex_lock(&reclaim__lock);
     rc->rc_stop = false;    /* the thread is gone: nobody reads it */
     atomic_store_rlx(&rc->rc_running, false);
+    smr__retire_watch(rc->rc_smr, false);
     rc->rc_stopping = false;
     pthread_cond_broadcast(&reclaim__cv);
 }
@@ -326,13 +327,16 @@ smr_reclaimer_start(smr_t smr)
     /* Set before the thread exists: a kick from now on is not dropped
      * (and the thread's first round sees every earlier batch anyway). */
     atomic_store_rlx(&rc->rc_running, true);
+    smr__retire_watch(smr, true);   /* retires kick it reliably (R8) */
     /* The thread takes no signals meant for the application. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     e = pthread_create(&rc->rc_thread, NULL, reclaim__main, rc);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (e != 0)
+    if (e != 0) {
         atomic_store_rlx(&rc->rc_running, false);
+        smr__retire_watch(smr, false);
+    }
     pthread_mutex_unlock(&reclaim__lock);
     return e;
 }

@@ -45,4 +45,11 @@ bool smr__retire_round(smr_t smr, uint64_t now, smr_seq_t *goal,
 bool smr__pool_round(smr_t smr, uint64_t now, smr_seq_t *goal,
     uint64_t *due);
 
+/*
+ * A reclaimer starts (on) or stopped (off) on smr (src/retire.c): while
+ * one runs, smr_retire appends under the cursor's lock, so that the first
+ * entry after a steal reliably kicks it (see retire.c, R8).
+ */
+void smr__retire_watch(smr_t smr, bool on);
+
 #endif /* SMR_RECLAIM_H */

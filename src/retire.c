@@ -21,7 +21,7 @@
  * reclaims the FIFO when no writer calls in; each new batch kicks it once.
  *
  *   thread A  [cursor: partial batch] --full / older than a tick-----+
- *   thread B  [cursor: partial batch] --smr_barrier steals it--------+
+ *   thread B  [cursor: partial batch] --smr_barrier copies it out----+
  *   thread C  (exited)  ---------------thread-exit destructor--------+
  *                                                                    v
  *   domain record:  FIFO  head [tag t1][tag t2][tag t3] tail   (t1<=t2<=t3)
@@ -36,27 +36,43 @@
  *    gets a new record).  It holds the FIFO, the list of attached cursors
  *    and the claims (batches popped and being reclaimed).
  *  - cursor (struct retire__cur): one per (thread, record); the thread's
- *    current partial batch, under a tiny spinlock so that smr_barrier, the
- *    thread-exit destructor and the fork child can take it.
+ *    installed batch.  The owner appends to it with no lock and no
+ *    read-modify-write: it writes the entry, then stores b_n with release.
+ *    smr_barrier and the reclaimer take what is there under a tiny
+ *    spinlock (c_lock) by copying the entries below an acquire load of b_n
+ *    into a batch of their own and recording the copied prefix in b_taken;
+ *    the owner drops that prefix under c_lock in its slow path (every
+ *    RETIRE__CALLS calls or a full batch), and hands its whole batch over
+ *    itself (queueing it, thread exit); the fork child takes dead threads'
+ *    batches whole.
  *  - thread table (struct retire__thr): the thread's cursors by domain id,
  *    found through one __thread pointer.
  *
  * Invariants:
  *
- *  R1  Every non-empty batch is in exactly one place: a cursor, the FIFO
- *      or a claim.  It moves between them only with the locks of both
- *      places held (r_lock, then c_lock), never "in the hands" of a thread
- *      between two locks, so smr_barrier and fork see every batch.
- *  R2  Each non-empty batch holds its domain (smr__domain_hold when its
- *      first entry goes in, smr__domain_release after its last fn ran and
- *      before its claim is dropped).  So smr_destroy with pending retires
- *      aborts (SPEC §4), an idle domain can be destroyed, and a record's
- *      r_smr is dereferenced only while a batch of it exists.
+ *  R1  Every retired entry is in exactly one place: the live part
+ *      [b_taken, b_n) of a cursor's installed batch, a FIFO batch, or a
+ *      claim.  It moves between them only with the locks of both places
+ *      held (r_lock, then c_lock), never "in the hands" of a thread
+ *      between two locks, so smr_barrier, the reclaimer and fork see
+ *      every entry.  The owner's lock-free append makes an entry live by
+ *      its release store of b_n; a stealer sees it by its acquire load
+ *      (tests/model/steal.c checks that hand-off, the pool's too).
+ *  R2  Each installed or queued batch holds its domain (smr__domain_hold
+ *      when it is installed or copied into, smr__domain_release after its
+ *      last fn ran and before its claim is dropped, or when an installed
+ *      batch with no live entry is freed).  So smr_destroy with pending
+ *      retires aborts (SPEC §4), an idle domain can be destroyed (first,
+ *      smr_destroy frees installed batches whose every entry was copied
+ *      out: retire__destroy_hook), and a record's r_smr is dereferenced
+ *      only while a batch of it exists.
  *  R3  Tags are taken under r_lock by the thread that appends to the FIFO,
  *      so the FIFO is in smr_advance order: a reached tag means every
  *      earlier batch is reached too.  The unlink a retire follows happens
- *      before that advance: the retiring thread appended under c_lock, the
- *      queuing thread took c_lock (acquire) before smr_advance's full fence.
+ *      before that advance: the retiring thread stored b_n with release
+ *      after its entry, the queuing thread loaded b_n with acquire (a
+ *      stealer) or is that thread (the owner) before smr_advance's full
+ *      fence.
  *  R4  FIFO batches get serials 1, 2, ... (64-bit, never wrap).  A claim
  *      records the lowest serial it popped.  smr_barrier notes the last
  *      serial S after stealing every cursor's batch, and returns once no
@@ -74,6 +90,20 @@
  *      cap waits for the head's tag and reclaims it; inside a section it
  *      never blocks, nor anywhere with SMR_RETIRE_NOWAIT (counted,
  *      reported once: pending is then unbounded while a reader stays in).
+ *  R8  Kicks (src/reclaim.c).  The owner appends with no lock, and a
+ *      stealer copies entries out while it may go on; a reclaimer that
+ *      took everything then sleeps with no timeout.  For the first entry
+ *      after that to wake it, the owner must see the steal: while a
+ *      reclaimer runs on the domain (c_watch, set for every cursor at
+ *      smr_reclaimer_start and cleared at stop), smr_retire appends under
+ *      c_lock and kicks when the batch had no live entry (b_n ==
+ *      b_taken).  An owner that had not yet seen c_watch set may append
+ *      one lock-free entry more: every round that copied entries out, and
+ *      the first round after a start, looks again a tick later
+ *      (r_recheck), so such an entry waits a tick, not forever.  Without
+ *      a reclaimer nobody sleeps on the cursors: smr_barrier copies out
+ *      what was retired before it (acquire on b_n), and that is all it
+ *      needs.
  *  R7  A record is freed when it has no cursor, no FIFO batch, no claim
  *      and no temporary reference (retire__lock + r_lock held).  Idle
  *      cursors are evicted from a full thread table, so a long-lived
@@ -116,6 +146,7 @@
 #define RETIRE__TICK_NS 1000000u        /* partial batch age that queues it */
 #define RETIRE__POLL_NS 50000u          /* min gap between failing polls */
 #define RETIRE__TCAP0   8u              /* initial thread-table capacity */
+#define RETIRE__CALLS   16u             /* fast retires between slow paths */
 
 /* ---- objects ---------------------------------------------------------- */
 
@@ -127,10 +158,16 @@ struct retire__ent {
 struct retire__batch {
     struct retire__batch *b_next;   /* FIFO or claim list */
     uint64_t b_serial;              /* FIFO position (R4) */
-    uint64_t b_born;                /* ns: first entry (tick rule) */
+    uint64_t b_born;                /* ns: oldest live entry at most this
+                                     * old (tick rule); relaxed, written
+                                     * by the owner at install, by a
+                                     * stealer (under c_lock) after it
+                                     * copied entries out */
     smr_seq_t b_tag;                /* smr_advance at queue time */
     uint64_t b_qt;                  /* ns: queue time (the adaptive cap) */
-    uint32_t b_n;
+    uint32_t b_n;                   /* owner: release store (R1) */
+    uint32_t b_taken;               /* installed batch: entries [0, b_taken)
+                                     * were copied out by a stealer; c_lock */
     struct retire__ent b_ent[RETIRE__BATCH];
 };
 
@@ -138,8 +175,15 @@ struct retire__rec;
 struct retire__thr;
 
 struct retire__cur {
-    uint32_t c_lock;                /* spinlock: owner vs barrier/exit/fork */
-    struct retire__batch *c_batch;  /* c_lock; NULL or non-empty (R1) */
+    uint32_t c_lock;                /* spinlock: owner's slow path vs
+                                     * barrier, reclaimer, exit, fork */
+    uint32_t c_cd;                  /* owner only: fast retires until the
+                                     * next slow path (the tick, the hint) */
+    uint32_t c_watch;               /* a reclaimer runs (R8): relaxed,
+                                     * written under r_lock */
+    struct retire__batch *c_batch;  /* installed batch (holds the domain,
+                                     * R2); the owner installs and removes
+                                     * it under c_lock, reads it without */
     struct retire__batch *c_spare;  /* owner only: allocated, not installed */
     struct retire__rec *c_rec;      /* fixed while attached */
     struct retire__cur *c_next;     /* record's cursor list (r_lock) */
@@ -171,6 +215,7 @@ struct retire__rec {
     uint32_t r_ncur;
     uint32_t r_refs;                /* temporary references (barrier) */
     uint32_t r_waiters;             /* barriers in pthread_cond_wait */
+    bool r_recheck;                 /* the reclaimer looks again (R8) */
     struct retire__batch *r_head, *r_tail;
     uint64_t r_serial;              /* last serial handed out */
     struct retire__claim *r_claims;
@@ -210,17 +255,26 @@ static pthread_once_t retire__once = PTHREAD_ONCE_INIT;
 static pthread_key_t retire__key;
 static int retire__once_err;
 
-static __thread struct retire__thr *retire__self;
-static __thread struct retire__claim *retire__claims;
+/* Initial-exec, as the core's and the pool's (no __tls_get_addr call on
+ * the retire fast path). */
+static __thread struct retire__thr *retire__self
+    __attribute__((tls_model("initial-exec")));
+static __thread struct retire__claim *retire__claims
+    __attribute__((tls_model("initial-exec")));
 
 static void retire__thread_exit(void *arg);
 static void retire__atfork_prepare(void);
 static void retire__atfork_parent(void);
 static void retire__atfork_child(void);
 
+static void retire__destroy_hook(smr_t smr);
+
 static void
 retire__init_once(void)
 {
+    /* Release: partner of the acquire load in smr_destroy. */
+    __atomic_store_n(&smr__retire_fini, retire__destroy_hook,
+        __ATOMIC_RELEASE);
     retire__once_err = pthread_key_create(&retire__key, retire__thread_exit);
     if (retire__once_err == 0)
         retire__once_err = pthread_atfork(retire__atfork_prepare,
@@ -357,21 +411,114 @@ retire__enqueue_locked(struct retire__rec *r, struct retire__batch *list)
     smr__cap_note(&r->r_cap, atomic_load_rlx(&r->r_qent), now);
 }
 
-/* Take a cursor's batch; r_lock held (R1).  NULL if it has none. */
+/* Drop the prefix a stealer copied out of an installed batch (c_lock
+ * held, by the owner or with the owner gone): the one place b_n shrinks. */
+static void
+retire__untake_locked(struct retire__batch *b)
+{
+    uint32_t t = b->b_taken;
+
+    if (t == 0)
+        return;
+    memmove(b->b_ent, b->b_ent + t, (b->b_n - t) * sizeof(b->b_ent[0]));
+    b->b_n -= t;
+    b->b_taken = 0;
+}
+
+/*
+ * Take a cursor's whole batch, by its owner (queueing it, thread exit) or
+ * with the owner gone (fork child); r_lock held (R1).  NULL if it holds
+ * no entry; an installed batch with none left is freed here and its hold
+ * released (R2).
+ */
 static struct retire__batch *
-retire__steal_locked(struct retire__cur *c)
+retire__take_own_locked(struct retire__rec *r, struct retire__cur *c)
 {
     struct retire__batch *b;
 
     retire__spin_lock(&c->c_lock);
     b = c->c_batch;
-    /* Relaxed store: the owner peeks at c_batch without the lock (see
-     * smr_retire); c_lock orders everything else. */
-    atomic_store_rlx(&c->c_batch, NULL);
+    if (b != NULL) {
+        retire__untake_locked(b);
+        /* Relaxed: the owner reads c_batch without the lock; only it (or
+         * nobody, with it gone) uses the cursor meanwhile. */
+        atomic_store_rlx(&c->c_batch, NULL);
+    }
     retire__spin_unlock(&c->c_lock);
+    if (b != NULL && b->b_n == 0) {
+        smr__domain_release(r->r_smr);
+        free(b);
+        b = NULL;
+    }
     if (b != NULL)
         b->b_next = NULL;
     return b;
+}
+
+/*
+ * Copy the entries of c's installed batch that no one took yet into nb (a
+ * batch the caller allocated), while its owner may go on retiring into
+ * it; r_lock held (smr_barrier, the reclaimer).  The owner appends with
+ * no lock: it writes b_ent[n], then stores b_n = n + 1 with release; our
+ * acquire load of b_n makes every entry below it (and the unlink before
+ * each retire) happen before our use, and before the smr_advance that
+ * tags nb (R3; tests/model/steal.c).  We never write the owner's b_n or
+ * b_ent: the copied prefix is b_taken, dropped by the owner under c_lock
+ * (retire__untake_locked).  nb takes its own hold (R2).  Returns nb if
+ * it got entries, else NULL (the caller frees nb).  born: entries older
+ * than this only (0: all).
+ */
+static struct retire__batch *
+retire__take_live_locked(struct retire__rec *r, struct retire__cur *c,
+    struct retire__batch *nb, uint64_t born, uint64_t now)
+{
+    struct retire__batch *b;
+    uint64_t b0 = 0;
+    uint32_t n = 0, t = 0;
+
+    retire__spin_lock(&c->c_lock);
+    b = c->c_batch;
+    if (b != NULL) {
+        b0 = atomic_load_rlx(&b->b_born);   /* no partner: a time */
+        if (born != 0 && b0 > born)
+            b = NULL;                       /* younger than asked */
+    }
+    if (b != NULL) {
+        /* Acquire: partner of the owner's release stores of b_n. */
+        n = atomic_load_acq(&b->b_n);
+        t = b->b_taken;
+        if (n > t) {
+            memcpy(nb->b_ent, b->b_ent + t, (n - t) * sizeof(b->b_ent[0]));
+            b->b_taken = n;
+            /* What is left to come is younger than now: the next steal
+             * waits a tick (no storm of one-entry batches). */
+            atomic_store_rlx(&b->b_born, now);
+        }
+    }
+    retire__spin_unlock(&c->c_lock);
+    if (n <= t)
+        return NULL;
+    smr__domain_hold(r->r_smr);
+    nb->b_next = NULL;
+    nb->b_n = n - t;
+    nb->b_taken = 0;
+    nb->b_born = b0;
+    return nb;
+}
+
+/* Entries of c's installed batch that no one took yet (r_lock held). */
+static uint32_t
+retire__live_locked(struct retire__cur *c)
+{
+    struct retire__batch *b;
+    uint32_t n = 0;
+
+    retire__spin_lock(&c->c_lock);
+    b = c->c_batch;
+    if (b != NULL)
+        n = atomic_load_acq(&b->b_n) - b->b_taken;   /* as take_live */
+    retire__spin_unlock(&c->c_lock);
+    return n;
 }
 
 static bool
@@ -679,6 +826,9 @@ retire__cur_slow(smr_t smr, uint64_t id)
      * batch, R2) cannot have this id again. */
     r->r_smr = smr;
     c->c_rec = r;
+    /* R8: relaxed; retire__lock orders it against smr__retire_watch. */
+    atomic_store_rlx(&c->c_watch,
+        atomic_load_rlx(&smr__retire_conf(smr)->rc_watched));
     SMR__DLIST_PUSH(&r->r_curs, c, c_next, c_prev);
     r->r_ncur++;
     pthread_mutex_unlock(&r->r_lock);
@@ -713,7 +863,7 @@ retire__queue_cur(struct retire__cur *c)
     struct retire__rec *r = c->c_rec;
 
     pthread_mutex_lock(&r->r_lock);
-    retire__enqueue_locked(r, retire__steal_locked(c));
+    retire__enqueue_locked(r, retire__take_own_locked(r, c));
     pthread_mutex_unlock(&r->r_lock);
 }
 
@@ -730,62 +880,79 @@ retire__sync_one(smr_t smr, void *ptr, void (*fn)(void *))
 
 /* ---- public API ------------------------------------------------------- */
 
-SMR_API void
-smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
+/*
+ * The slow path of smr_retire: install a batch if there is none, append,
+ * and on every RETIRE__CALLS-th call (or a full batch) the timed part:
+ * queue the batch when it is full or a tick old, poll the FIFO head's
+ * hint, keep the bound.  The clock is read in the timed part only.  While
+ * a reclaimer runs (c_watch), every call comes here and appends under
+ * c_lock, kicking it when the batch had no live entry (R8).
+ */
+static __attribute__((noinline)) void
+retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
 {
-    struct retire__cur *c;
-    struct retire__rec *r;
-    struct retire__batch *b;
-    uint64_t now;
+    struct retire__rec *r = c->c_rec;
+    struct retire__batch *b = c->c_batch;
+    uint64_t now = 0;
     smr_seq_t hint;
-    bool queue, started = false;
+    uint32_t n;
+    bool queue, timed, kick = false;
 
-    if (__builtin_expect(fn == NULL, 0))
-        retire__die(smr, "smr_retire with a NULL reclaim function");
-    c = retire__cur_get(smr);
-    if (__builtin_expect(c == NULL, 0)) {
-        retire__sync_one(smr, ptr, fn);
-        return;
+    timed = b == NULL || c->c_cd <= 1 || b->b_n >= RETIRE__BATCH - 1;
+    if (timed) {
+        now = smr__now_ns();
+        c->c_cd = RETIRE__CALLS;
+    } else {
+        c->c_cd--;
     }
-    /* Allocate outside the spinlock.  Relaxed: only we make c_batch
-     * non-NULL; a stealer that empties it after this load sends us to the
-     * (rare) relock below. */
-    if (atomic_load_rlx(&c->c_batch) == NULL && c->c_spare == NULL)
-        c->c_spare = malloc(sizeof(*c->c_spare));
-    r = c->c_rec;
-    now = smr__now_ns();
-    retire__spin_lock(&c->c_lock);
-    b = c->c_batch;
     if (b == NULL) {
-        if (__builtin_expect(c->c_spare == NULL, 0)) {
-            retire__spin_unlock(&c->c_lock);
+        /* Allocate outside the spinlock. */
+        if (c->c_spare == NULL)
             c->c_spare = malloc(sizeof(*c->c_spare));
-            if (c->c_spare == NULL) {
-                retire__sync_one(smr, ptr, fn);
-                return;
-            }
-            retire__spin_lock(&c->c_lock);
-            /* Still NULL: nobody else installs a batch. */
+        if (__builtin_expect(c->c_spare == NULL, 0)) {
+            retire__sync_one(smr, ptr, fn);
+            return;
         }
-        /* Hold before the batch can be seen by anyone (R2): a stealer
-         * releases only after taking it under this lock. */
-        smr__domain_hold(smr);
         b = c->c_spare;
         c->c_spare = NULL;
         b->b_next = NULL;
         b->b_n = 0;
-        b->b_born = now;
-        atomic_store_rlx(&c->c_batch, b);   /* owner's peek: see above */
-        started = true;
+        b->b_taken = 0;
+        atomic_store_rlx(&b->b_born, now);      /* before it is shared */
+        /* Hold before the batch can be seen by anyone (R2); install under
+         * c_lock, so a stealer sees it whole.  Relaxed: we are the only
+         * reader of c_batch without the lock. */
+        smr__domain_hold(smr);
+        retire__spin_lock(&c->c_lock);
+        atomic_store_rlx(&c->c_batch, b);
+        retire__spin_unlock(&c->c_lock);
+        kick = true;            /* once per batch (src/reclaim.c) */
     }
-    b->b_ent[b->b_n].ptr = ptr;
-    b->b_ent[b->b_n].fn = fn;
-    b->b_n++;
-    queue = b->b_n == RETIRE__BATCH || now - b->b_born >= RETIRE__TICK_NS;
-    retire__spin_unlock(&c->c_lock);
-    /* Once per batch, after it is visible in the cursor (src/reclaim.c). */
-    if (started)
+    if (atomic_load_rlx(&c->c_watch)) {
+        /* R8: under c_lock, b_taken is exact: the first live entry after
+         * a steal kicks the reclaimer. */
+        retire__spin_lock(&c->c_lock);
+        n = b->b_n;
+        kick = kick || n == b->b_taken;
+        b->b_ent[n].ptr = ptr;
+        b->b_ent[n].fn = fn;
+        atomic_store_rel(&b->b_n, n + 1);   /* as below */
+        retire__spin_unlock(&c->c_lock);
+    } else {
+        n = b->b_n;
+        b->b_ent[n].ptr = ptr;
+        b->b_ent[n].fn = fn;
+        /* Release: partner of the stealers' acquire loads of b_n (R1). */
+        atomic_store_rel(&b->b_n, n + 1);
+    }
+    /* After the entry is visible in the cursor (src/reclaim.c). */
+    if (kick)
         smr__reclaimer_kick(smr);
+    if (!timed)
+        return;
+    /* Relaxed: a stealer may move b_born later (no partner). */
+    queue = n + 1 == RETIRE__BATCH ||
+        now - atomic_load_rlx(&b->b_born) >= RETIRE__TICK_NS;
     if (queue)
         retire__queue_cur(c);
 
@@ -804,6 +971,49 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
     if (__builtin_expect(atomic_load_rlx(&r->r_qent) >
         smr__cap_now(&r->r_cap), 0))
         retire__bound(r, smr);
+}
+
+SMR_API void
+smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
+{
+    struct retire__cur *c;
+    struct retire__batch *b;
+    uint32_t n;
+
+    if (__builtin_expect(fn == NULL, 0))
+        retire__die(smr, "smr_retire with a NULL reclaim function");
+    c = retire__cur_get(smr);
+    if (__builtin_expect(c == NULL, 0)) {
+        retire__sync_one(smr, ptr, fn);
+        return;
+    }
+    /*
+     * The fast path: no lock, no read-modify-write, no clock, no shared
+     * line.  Only we install or remove c_batch (under c_lock, for the
+     * stealers); stealers copy entries out and never write b_n or b_ent
+     * (retire__take_live_locked).  The last slot of a batch, and every
+     * RETIRE__CALLS-th call, take the slow path: queueing, the tick, the
+     * hint poll, the bound.
+     */
+    b = c->c_batch;
+    /* Relaxed: c_watch is a setting (R8), written under r_lock. */
+    if (__builtin_expect(b != NULL, 1) &&
+        __builtin_expect(!atomic_load_rlx(&c->c_watch), 1)) {
+        n = b->b_n;
+        if (__builtin_expect(n < RETIRE__BATCH - 1, 1) &&
+            __builtin_expect(--c->c_cd != 0, 1)) {
+            b->b_ent[n].ptr = ptr;
+            b->b_ent[n].fn = fn;
+            /* Release: partner of the stealers' acquire loads of b_n
+             * (retire__take_live_locked): the caller's unlink and this
+             * entry happen before their use and the advance that tags
+             * it (tests/model/steal.c).  A plain store on x86, stlr on
+             * arm64. */
+            atomic_store_rel(&b->b_n, n + 1);
+            return;
+        }
+    }
+    retire__slow(smr, c, ptr, fn);
 }
 
 /* smr_barrier's wait: false only inside our own section (checked on
@@ -833,7 +1043,7 @@ smr_barrier(smr_t smr)
     struct retire__rec *r;
     struct retire__batch *stolen = NULL, **tail = &stolen;
     smr_seq_t last = SMR_SEQ_INVALID;
-    uint64_t upto;
+    uint64_t upto, now;
 
     (void)smr_name(smr);    /* validates */
     /* Cannot report: waiting would deadlock, returning would let the
@@ -858,15 +1068,23 @@ smr_barrier(smr_t smr)
     pthread_mutex_lock(&r->r_lock);
     r->r_refs++;
     pthread_mutex_unlock(&retire__lock);
+    now = smr__now_ns();
 
-    /* Every thread's partial batch (R1): tag them with one advance. */
+    /* Every thread's partial batch (R1): what its owner has retired so
+     * far, copied out while the owner may go on; one advance tags all. */
     for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next) {
-        struct retire__batch *b = retire__steal_locked(c);
+        struct retire__batch *nb, *b;
 
-        if (b != NULL) {
-            *tail = b;
-            tail = &b->b_next;
+        if (retire__live_locked(c) == 0)
+            continue;
+        if ((nb = malloc(sizeof(*nb))) == NULL)
+            retire__die(smr, "smr_barrier: out of memory for a batch");
+        if ((b = retire__take_live_locked(r, c, nb, 0, now)) == NULL) {
+            free(nb);
+            continue;
         }
+        *tail = b;
+        tail = &b->b_next;
     }
     retire__enqueue_locked(r, stolen);
     upto = r->r_serial;     /* R4: everything retired before us is <= it */
@@ -922,12 +1140,8 @@ smr_retire_pending(smr_t smr)
     if (r != NULL) {
         pthread_mutex_lock(&r->r_lock);
         n = atomic_load_rlx(&r->r_qent) + r->r_cent;
-        for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next) {
-            retire__spin_lock(&c->c_lock);
-            if (c->c_batch != NULL)
-                n += c->c_batch->b_n;
-            retire__spin_unlock(&c->c_lock);
-        }
+        for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next)
+            n += retire__live_locked(c);
         pthread_mutex_unlock(&r->r_lock);
     }
     pthread_mutex_unlock(&retire__lock);
@@ -1005,7 +1219,7 @@ retire__thr_drop_locked(struct retire__thr *t)
         struct retire__rec *r = c->c_rec;
 
         pthread_mutex_lock(&r->r_lock);
-        retire__enqueue_locked(r, retire__steal_locked(c));
+        retire__enqueue_locked(r, retire__take_own_locked(r, c));
         pthread_mutex_unlock(&r->r_lock);
         retire__cur_free_locked(c);
     }
@@ -1099,7 +1313,67 @@ retire__atfork_child(void)
     pthread_mutex_unlock(&retire__lock);
 }
 
+/*
+ * smr_destroy, before it counts the domain's holds (smr__retire_fini): a
+ * batch still installed in a cursor whose every entry smr_barrier or the
+ * reclaimer has copied out holds the domain with nothing pending.  Free
+ * it.  Its owner does not retire on a domain being destroyed (that would
+ * be misuse), so no one writes it meanwhile.
+ */
+static void
+retire__destroy_hook(smr_t smr)
+{
+    struct retire__rec *r;
+
+    pthread_mutex_lock(&retire__lock);
+    r = retire__rec_find(retire__id(smr));
+    if (r != NULL) {
+        pthread_mutex_lock(&r->r_lock);
+        for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next) {
+            struct retire__batch *b;
+
+            retire__spin_lock(&c->c_lock);
+            b = c->c_batch;
+            /* Acquire, as in retire__take_live_locked. */
+            if (b != NULL && atomic_load_acq(&b->b_n) == b->b_taken)
+                atomic_store_rlx(&c->c_batch, NULL);   /* as take_own */
+            else
+                b = NULL;
+            retire__spin_unlock(&c->c_lock);
+            if (b != NULL) {
+                smr__domain_release(smr);
+                free(b);
+            }
+        }
+        pthread_mutex_unlock(&r->r_lock);
+    }
+    pthread_mutex_unlock(&retire__lock);
+}
+
 /* ---- the background reclaimer's round (src/reclaim.c) ------------------ */
+
+void
+smr__retire_watch(smr_t smr, bool on)
+{
+    struct retire__rec *r;
+
+    if (!retire__init())
+        return;
+    pthread_mutex_lock(&retire__lock);
+    /* Relaxed: a setting; retire__lock orders it against new cursors
+     * (retire__cur_slow reads it under retire__lock). */
+    atomic_store_rlx(&smr__retire_conf(smr)->rc_watched, on ? 1u : 0u);
+    r = retire__rec_find(retire__id(smr));
+    if (r != NULL) {
+        pthread_mutex_lock(&r->r_lock);
+        for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next)
+            atomic_store_rlx(&c->c_watch, on ? 1u : 0u);
+        if (on)
+            r->r_recheck = true;    /* owners may not see it at once */
+        pthread_mutex_unlock(&r->r_lock);
+    }
+    pthread_mutex_unlock(&retire__lock);
+}
 
 bool
 smr__retire_round(smr_t smr, uint64_t now, smr_seq_t *goal, uint64_t *due)
@@ -1126,21 +1400,44 @@ smr__retire_round(smr_t smr, uint64_t now, smr_seq_t *goal, uint64_t *due)
      * are left to fill and set *due.  born + tick, not now - born: the
      * owner's now may be later than ours. */
     for (struct retire__cur *c = r->r_curs; c != NULL; c = c->c_next) {
-        struct retire__batch *b;
+        struct retire__batch *b, *nb;
+        uint64_t born = 0;
+        bool live;
 
         retire__spin_lock(&c->c_lock);
         b = c->c_batch;
-        if (b != NULL && b->b_born + RETIRE__TICK_NS <= now) {
-            /* Relaxed: the owner's peek (see retire__steal_locked). */
-            atomic_store_rlx(&c->c_batch, NULL);
-            b->b_next = NULL;
-            *tail = b;
-            tail = &b->b_next;
-        } else if (b != NULL &&
-            (*due == 0 || b->b_born + RETIRE__TICK_NS < *due)) {
-            *due = b->b_born + RETIRE__TICK_NS;
-        }
+        /* Acquire, as in retire__take_live_locked (a peek here). */
+        live = b != NULL && atomic_load_acq(&b->b_n) > b->b_taken;
+        if (live)
+            born = atomic_load_rlx(&b->b_born);     /* no partner */
         retire__spin_unlock(&c->c_lock);
+        if (!live)
+            continue;
+        if (born + RETIRE__TICK_NS > now) {
+            if (*due == 0 || born + RETIRE__TICK_NS < *due)
+                *due = born + RETIRE__TICK_NS;
+            continue;
+        }
+        /* A tick old: copy it out (the owner may be idle for good). */
+        if ((nb = malloc(sizeof(*nb))) == NULL) {
+            if (*due == 0 || now + RETIRE__TICK_NS < *due)
+                *due = now + RETIRE__TICK_NS;
+            continue;
+        }
+        if ((b = retire__take_live_locked(r, c, nb, now - RETIRE__TICK_NS,
+            now)) == NULL) {
+            free(nb);
+            continue;
+        }
+        *tail = b;
+        tail = &b->b_next;
+    }
+    /* R8: after copying entries out (or a start), look again a tick
+     * later, for an entry an owner appended without seeing c_watch. */
+    if (stolen != NULL || r->r_recheck) {
+        r->r_recheck = false;
+        if (*due == 0 || now + RETIRE__TICK_NS < *due)
+            *due = now + RETIRE__TICK_NS;
     }
     retire__enqueue_locked(r, stolen);
     pthread_mutex_unlock(&r->r_lock);

@@ -976,6 +976,7 @@ smr_entered_any(void)
 }
 
 void (*smr__reclaimer_fini)(smr_t smr);
+void (*smr__retire_fini)(smr_t smr);
 
 SMR_API void
 smr__domain_hold(smr_t smr)
@@ -1167,6 +1168,16 @@ smr_destroy(smr_t smr)
     if (__atomic_load_n(&smr->d_reclaimer, __ATOMIC_ACQUIRE) != NULL)
         smr__reclaimer_fini(smr);
     users = __atomic_load_n(&smr->d_users, __ATOMIC_ACQUIRE);
+    if (users != 0) {
+        /* Acquire: partner of the release store in src/retire.c. */
+        void (*fini)(smr_t) = __atomic_load_n(&smr__retire_fini,
+            __ATOMIC_ACQUIRE);
+
+        if (fini != NULL) {
+            fini(smr);
+            users = __atomic_load_n(&smr->d_users, __ATOMIC_ACQUIRE);
+        }
+    }
     if (users != 0)
         smr__die(smr, "smr_destroy while %u pool(s)/retire batch(es) still "
             "use the domain", users);

@@ -42,6 +42,7 @@ struct smr__retire_conf {
     uint32_t rc_reported;       /* 1: the first overshoot was reported */
     uint64_t rc_sync;           /* retires past the cap that waited */
     uint64_t rc_over;           /* retires past the cap that did not wait */
+    uint32_t rc_watched;        /* a background reclaimer runs (R8) */
 };
 struct smr__retire_conf *smr__retire_conf(smr_t smr);
 
@@ -150,6 +151,15 @@ smr__cap_note(struct smr__cap *k, size_t queued, uint64_t now)
     k->k_t0 = now;
     k->k_wpeak = queued;
 }
+
+/*
+ * smr_destroy's hook into smr_retire (src/retire.c sets it, release, from
+ * its pthread_once; smr_destroy loads it with acquire): drop the batches
+ * still installed in threads' cursors whose every entry a stealer has
+ * already copied out (they hold the domain, but nothing is pending).
+ * NULL until smr_retire was first used.
+ */
+extern void (*smr__retire_fini)(smr_t smr);
 
 /* Are reports on for this domain (SMR_STALL_WARN_MS=0 or a zero
  * smr_set_stall_handler threshold turns them off)?  For one-time

@@ -1153,3 +1153,75 @@ ParameterizedTest(int *flags, fork, child_barrier_reclaims, .timeout = 30)
     worker_stop(&idle);
     smr_destroy(s);
 }
+
+/* ------------------------------------------------------------------ */
+/* Lock-free appends and copy-out steals (R1, R8)                       */
+/* ------------------------------------------------------------------ */
+
+struct idle_owner {
+    smr_t s;
+    int lo, n;
+    atomic_int done;
+    atomic_int go_away;
+};
+
+static void *
+idle_owner_main(void *arg)
+{
+    struct idle_owner *o = arg;
+
+    for (int i = o->lo; i < o->lo + o->n; i++)
+        retire_obj(o->s, i);
+    atomic_store(&o->done, 1);
+    while (!atomic_load(&o->go_away))
+        usleep(1000);
+    return NULL;
+}
+
+/*
+ * A live thread retires into its batch (lock-free), then idles.
+ * smr_barrier copies the entries out while the batch stays installed in
+ * that thread's cursor; smr_destroy must then see nothing pending (the
+ * installed batch holds the domain but no entry: retire.c frees it at
+ * destroy) instead of aborting.
+ */
+ALL_FLAGS(steal, barrier_then_destroy_with_idle_owner)
+ParameterizedTest(int *flags, steal, barrier_then_destroy_with_idle_owner,
+    .timeout = 30)
+{
+    struct idle_owner o = { .s = mk("ret-steal", *flags), .lo = 300000,
+        .n = 5 };
+    pthread_t t;
+
+    cr_assert(pthread_create(&t, NULL, idle_owner_main, &o) == 0);
+    cr_assert(wait_flag(&o.done, 1, 5000));
+    cr_assert_eq(smr_retire_pending(o.s), 5);
+    smr_barrier(o.s);
+    assert_once(o.lo, o.lo + o.n);
+    cr_assert_eq(smr_retire_pending(o.s), 0);
+    smr_destroy(o.s);           /* the owner is alive and idle */
+    atomic_store(&o.go_away, 1);
+    cr_assert(pthread_join(t, NULL) == 0);
+}
+
+/* The owner goes on retiring after a barrier copied its batch out: every
+ * entry is reclaimed exactly once (the copied prefix is dropped, never
+ * run twice). */
+ALL_FLAGS(steal, owner_goes_on_after_barrier)
+ParameterizedTest(int *flags, steal, owner_goes_on_after_barrier,
+    .timeout = 30)
+{
+    smr_t s = mk("ret-steal2", *flags);
+    const int lo = 310000;
+
+    for (int k = 0; k < 40; k++) {
+        for (int i = 0; i < 7; i++)
+            retire_obj(s, lo + k * 7 + i);  /* partial batches */
+        if (k % 3 == 0)
+            smr_barrier(s);
+    }
+    smr_barrier(s);
+    assert_once(lo, lo + 40 * 7);
+    cr_assert_eq(smr_retire_pending(s), 0);
+    smr_destroy(s);
+}

@@ -10,6 +10,9 @@
  * reports the tag reached, the objects are reused.  The release/acquire
  * pair makes the unlink happen before the stealer's advance, so any reader
  * that publishes the advanced clock finds OBJ[1], never the object reused.
+ * smr_retire's batches have the same shape (src/retire.c R1: the owner
+ * writes the entry, then b_n with release; smr_barrier and the reclaimer
+ * load b_n with acquire, copy the entries below it and tag the copy).
  *
  * The bucket slot is a relaxed atomic here (a plain store in the library,
  * ordered by the same pair; a relaxed one keeps the broken variant from
