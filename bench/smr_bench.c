@@ -523,6 +523,23 @@ node_free_quiet(int s, struct node *n)
 static uint64_t g_b1_period;    /* writer period in ns; 0: no writer */
 static uint64_t g_b1_swaps;
 
+/*
+ * B1 user layout (issue 17): rows smr-user and smr-lazy-user run the smr
+ * and smr-lazy sections the way a program laid out the ordinary way does:
+ * the handle read from a plain global smr_t at every enter and exit (not
+ * a local the compiler keeps in a register across the section), the
+ * shared pointer a plain global beside it, nothing aligned.  The writer
+ * swaps whichever pointer the run reads (g_b1_slot).  bench/bench_user.c
+ * measures the same against every anchor and splits the difference.
+ */
+#define B1U_N 2                 /* smr-user, smr-lazy-user */
+static const char *const b1u_name[B1U_N] = {"smr-user", "smr-lazy-user"};
+static const int b1u_scheme[B1U_N] = {S_SMR, S_LAZY};
+static int g_b1_user;           /* this run is a user-layout row */
+static smr_t g_b1u_dom;
+static struct node *g_b1u_ptr;
+static struct node **g_b1_slot = &g_b1ptr.__ptr;
+
 static AI void
 b1_reader_loop(int s, struct tctx *t)
 {
@@ -565,13 +582,49 @@ b1_reader_loop(int s, struct tctx *t)
         }                                                               \
     } while (0)
 
+/* b1_reader_loop's timing around the user layout's section. */
+static AI void
+b1u_reader_loop(int lazy, struct tctx *t)
+{
+    uint64_t n = 0, sink = 0, t0, t1;
+
+    pthread_barrier_wait(&g_start);
+    uint64_t c0 = cpu_now_ns();
+    t0 = now_ns();
+    do {
+        for (int i = 0; i < 256; i++) {
+            if (lazy)
+                smr_lazy_enter(g_b1u_dom);
+            else
+                smr_enter(g_b1u_dom);
+            sink += __atomic_load_n(&g_b1u_ptr, __ATOMIC_ACQUIRE)->key;
+            if (lazy)
+                smr_lazy_exit(g_b1u_dom);
+            else
+                smr_exit(g_b1u_dom);
+        }
+        n += 256;
+    } while (!g_stop);
+    t1 = now_ns();
+    t->cpu_ns = cpu_now_ns() - c0;
+    t->ops = n;
+    t->sink = sink;
+    t->el_ns = t1 - t0;
+    t->ns = (double)(t1 - t0) / (double)n;
+}
+
 static void *
 b1_reader(void *arg)
 {
     struct tctx *t = arg;
 
     thread_begin(t);
-    DISPATCH(b1_reader_loop, t->s, t);
+    if (g_b1_user && t->s == S_LAZY)
+        b1u_reader_loop(1, t);
+    else if (g_b1_user)
+        b1u_reader_loop(0, t);
+    else
+        DISPATCH(b1_reader_loop, t->s, t);
     thread_end(t);
     return NULL;
 }
@@ -616,7 +669,7 @@ b1_writer(void *arg)
             g_b1ptr.__ptr = n;
             pthread_rwlock_unlock(&g_b1lock);
         } else {
-            old = __atomic_exchange_n(&g_b1ptr.__ptr, n, __ATOMIC_RELEASE);
+            old = __atomic_exchange_n(g_b1_slot, n, __ATOMIC_RELEASE);
         }
         node_retire(s, t, old);
         quiescent(s);
@@ -644,7 +697,9 @@ b1_run(int s, int nthr, uint64_t period, uint64_t dur_ns, double *swaps_s,
     }
     struct node *first = node_alloc(s, &mainctx);
     first->key = 1;
-    g_b1ptr.__ptr = first;
+    g_b1_slot = g_b1_user ? &g_b1u_ptr : &g_b1ptr.__ptr;
+    g_b1u_dom = g_dom[s];
+    *g_b1_slot = first;
     g_b1_period = period;
     g_b1_swaps = 0;
     g_stop = 0;
@@ -673,8 +728,8 @@ b1_run(int s, int nthr, uint64_t period, uint64_t dur_ns, double *swaps_s,
      * first, so that this run's callbacks are done. */
     if (!is_smr(s))
         run_teardown(s);
-    node_free_quiet(s, g_b1ptr.__ptr);
-    g_b1ptr.__ptr = NULL;
+    node_free_quiet(s, *g_b1_slot);
+    *g_b1_slot = NULL;
     if (is_smr(s))
         run_teardown(s);
     for (int i = 0; i < nthr + nw; i++)
@@ -1422,7 +1477,7 @@ main(int argc, char **argv)
     printf("\n");
     fflush(stdout);
 
-    int order[NS], nord;
+    int order[NS + B1U_N], nord;
 
     /* ---------------- B1 ---------------- */
     if (do_b[1]) {
@@ -1432,11 +1487,18 @@ main(int argc, char **argv)
         double *val = calloc((size_t)(ncfg * NS * rounds), sizeof(double));
         double *sw = calloc((size_t)(ncfg * NS * rounds), sizeof(double));
         double *cv = calloc((size_t)(ncfg * NS * rounds), sizeof(double));
+        /* User-layout rows: [cfg][u][r], ns, CPU ns, swaps/s. */
+        double *uv = calloc((size_t)(ncfg * B1U_N * rounds * 3),
+            sizeof(double));
 #define V(a, cfg, s, r) a[((cfg) * NS + (s)) * rounds + (r)]
+#define U(cfg, u, k, r) uv[(((cfg) * B1U_N + (u)) * 3 + (k)) * rounds + (r)]
         nord = 0;
         for (int s = 0; s < NS; s++)
             if (s_ok[s] && s_sel[s])
                 order[nord++] = s;
+        for (int u = 0; u < B1U_N; u++)     /* codes NS + u */
+            if (s_ok[b1u_scheme[u]] && s_sel[b1u_scheme[u]])
+                order[nord++] = NS + u;
         printf("B1 primitive: ns per read section (enter; load shared "
             "pointer; deref; exit), mean over reader threads\n");
         fflush(stdout);
@@ -1446,6 +1508,17 @@ main(int argc, char **argv)
                 for (int k = 0; k < nord; k++) {
                     int s = order[k];
                     double swr = 0, cns = 0;
+                    if (s >= NS) {
+                        int u = s - NS;
+                        g_b1_user = 1;
+                        U(cfg, u, 0, r) = b1_run(b1u_scheme[u],
+                            thr[cfg % nthr_list], periods[cfg / nthr_list],
+                            dur_ns, &swr, &cns);
+                        g_b1_user = 0;
+                        U(cfg, u, 1, r) = cns;
+                        U(cfg, u, 2, r) = swr;
+                        continue;
+                    }
                     double ns = b1_run(s, thr[cfg % nthr_list],
                         periods[cfg / nthr_list], dur_ns, &swr, &cns);
                     V(val, cfg, s, r) = ns;
@@ -1485,8 +1558,33 @@ main(int argc, char **argv)
                 }
                 printf("\n");
             }
+            for (int u = 0; u < B1U_N; u++) {
+                int s = b1u_scheme[u];
+                if (!s_ok[s] || !s_sel[s])
+                    continue;
+                printf("  %-14s", b1u_name[u]);
+                for (int ti = 0; ti < nthr_list; ti++) {
+                    int cfg = pi * nthr_list + ti;
+                    struct summ m = summarize(&U(cfg, u, 0, 0), rounds);
+                    char rg[40];
+                    snprintf(rg, sizeof(rg), "%.2f-%.2f", m.lo, m.hi);
+                    printf(" %13.2f %13s", m.med, rg);
+                    csv_row("b1", b1u_name[u], thr[ti], pname[pi],
+                        "ns_per_section", m);
+                    csv_row("b1", b1u_name[u], thr[ti], pname[pi],
+                        "cpu_ns_per_section", summarize(&U(cfg, u, 1, 0),
+                        rounds));
+                    if (periods[pi] != 0)
+                        csv_row("b1", b1u_name[u], thr[ti], pname[pi],
+                            "swaps_per_s", summarize(&U(cfg, u, 2, 0),
+                            rounds));
+                }
+                printf("\n");
+            }
         }
         printf("\n");
+#undef U
+        free(uv);
         free(val);
         free(sw);
         free(cv);

@@ -13,7 +13,7 @@ from collections import defaultdict
 BEGIN = "<!-- smr-bench:begin -->"
 END = "<!-- smr-bench:end -->"
 SCHEMES = ["smr", "smr-lazy", "smr-deferred", "urcu-memb", "urcu-qsbr",
-           "ck-epoch", "rwlock", "leak", "xchg"]
+           "ck-epoch", "rwlock", "leak", "xchg", "smr-user", "smr-lazy-user"]
 
 ap = argparse.ArgumentParser()
 for a in ("csv", "log", "pool-log", "machine", "img", "doc", "cmd"):
@@ -268,7 +268,11 @@ L.append("Method: hwloc pinning, one thread per PU (round-robin beyond the "
          "unlock), `leak` (no read-side protocol, nodes bump-allocated and "
          "never freed during a run: the ceiling) and, in B1 only, `xchg` (a "
          "bare `xchg` publish + release store on a per-thread slot: the "
-         "floor of a fenced publish). A scheme that cannot run is listed as "
+         "floor of a fenced publish), `smr-user` and "
+         "`smr-lazy-user` (the smr and smr-lazy sections in a user's layout: "
+         "the handle read from a plain global smr_t at every enter and exit, "
+         "the shared pointer a plain global; see *bench_user*). "
+         "A scheme that cannot run is listed as "
          "skipped in the run header, never faked.")
 L.append("")
 L.append("### Targets (judged at %d threads, ratios of medians)" % T2)
