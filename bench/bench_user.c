@@ -48,7 +48,8 @@
  * address each scheme's loop loads or stores, and names every load that
  * overlaps a store of the same loop in those bits (a 4K alias: Intel
  * cores hold such a load back while the full addresses are compared, a
- * few cycles each time).
+ * few cycles each time).  --alias lazy|fenced makes one on purpose: the
+ * object moves to the page offset of thread 0's lazy or fenced word.
  */
 #define _GNU_SOURCE
 #define _LGPL_SOURCE
@@ -558,7 +559,7 @@ layout_of(int s, struct layout *l)
         break;
     }
     acc_add(l, "&g_shared", &g_shared, 0);
-    acc_add(l, "obj.v", &g_obj.v, 0);
+    acc_add(l, "obj.v", &g_shared->v, 0);
 }
 
 /* Do [a, a+8) and [b, b+8) overlap in address bits 11:0? */
@@ -578,6 +579,7 @@ static int g_npu, g_pin;
 static pthread_barrier_t g_start, g_done;
 static volatile int g_quit, g_cur;
 static volatile uint64_t g_iters;
+static int g_alias = -1;            /* --alias: 1 lazy, 0 fenced word */
 
 struct worker {
     int id, pu_os;
@@ -599,8 +601,17 @@ worker_main(void *arg)
         fprintf(stderr, "bench_user: smr_thread_attach failed\n");
         exit(1);
     }
-    for (int s = 0; s < NSCHEME; s++)
-        layout_of(s, &w->lay[s]);
+    if (w->id == 0 && g_alias >= 0) {
+        /* Before the first barrier: no loop has read g_shared yet. */
+        uintptr_t off = (uintptr_t)smr_word_of(g_alias ? g_smr_lazy : g_smr,
+            g_alias) & 0xfff;
+        char *m = aligned_alloc(4096, 8192);
+        if (m == NULL)
+            abort();
+        struct user_obj *o = (struct user_obj *)(m + 4096 + off);
+        o->v = 1;
+        g_shared = o;
+    }
 
     for (;;) {
         pthread_barrier_wait(&g_start);
@@ -618,6 +629,9 @@ worker_main(void *arg)
         pthread_barrier_wait(&g_done);
     }
 
+    /* After the runs, so that --alias's object is the one shown. */
+    for (int s = 0; s < NSCHEME; s++)
+        layout_of(s, &w->lay[s]);
     smr_thread_detach(g_smr);
     smr_thread_detach(g_smr_lazy);
     ck_epoch_unregister(&t_rec);
@@ -755,7 +769,7 @@ usage(FILE *f)
 {
     fprintf(f,
         "usage: bench_user [-t threads] [-r rounds] [-n iterations] "
-        "[--seed S] [--csv] [--explain]\n"
+        "[--seed S] [--csv] [--explain] [--alias lazy|fenced]\n"
         "  -t N       worker threads, one per PU (default 2)\n"
         "  -r N       rounds, >= 11 (default 11); scheme order shuffled "
         "per round\n"
@@ -764,6 +778,8 @@ usage(FILE *f)
         "  --seed S   shuffle seed (default: time)\n"
         "  --csv      also print the summary as CSV\n"
         "  --explain  also run the diagnostic rows (x ...)\n"
+        "  --alias W  put the object at the page offset of thread 0's lazy\n"
+        "             or fenced word (a 4K alias made on purpose)\n"
         "environment: SMR_BENCH_TARGETS=0 prints the ratios without the "
         "targets\n");
 }
@@ -776,6 +792,7 @@ main(int argc, char **argv)
     static const struct option longopts[] = {
         {"csv", no_argument, NULL, 'c'},
         {"explain", no_argument, NULL, 'x'},
+        {"alias", required_argument, NULL, 'a'},
         {"seed", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -789,6 +806,13 @@ main(int argc, char **argv)
         case 's': seed = strtoull(optarg, NULL, 0); have_seed = 1; break;
         case 'c': csv = 1; break;
         case 'x': explain = 1; break;
+        case 'a':
+            if (strcmp(optarg, "lazy") != 0 && strcmp(optarg, "fenced") != 0) {
+                usage(stderr);
+                return 2;
+            }
+            g_alias = strcmp(optarg, "lazy") == 0;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -864,6 +888,9 @@ main(int argc, char **argv)
         (unsigned long long)seed);
     printf("  statistic:  per round, the MAX over threads of ns/pair; median "
         "and min-max over rounds\n");
+    if (g_alias >= 0)
+        printf("  --alias:    the object sits at the page offset of thread 0's "
+            "%s word (NOT a user's layout)\n", g_alias ? "lazy" : "fenced");
     printf("  load avg:   %.2f at start (1 min; other work skews results)\n",
         loadavg1());
     fflush(stdout);
