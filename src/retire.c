@@ -774,8 +774,9 @@ retire__thr_room_locked(struct retire__thr *t)
 }
 
 /* The calling thread's cursor on smr, created on first use.  NULL on
- * ENOMEM. */
-static struct retire__cur *
+ * ENOMEM.  Out of line: smr_retire's fast path then saves no registers
+ * it only needs here. */
+static __attribute__((noinline, cold)) struct retire__cur *
 retire__cur_slow(smr_t smr, uint64_t id)
 {
     struct retire__thr *t;
@@ -868,7 +869,7 @@ retire__queue_cur(struct retire__cur *c)
 }
 
 /* Out of memory: wait and reclaim this one entry now, outside sections. */
-static void
+static __attribute__((noinline, cold)) void
 retire__sync_one(smr_t smr, void *ptr, void (*fn)(void *))
 {
     if (smr_entered(smr) || smr_entered_any())
