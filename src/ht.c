@@ -395,7 +395,8 @@ ht_start(struct smr_ht *ht, uint64_t key)
 }
 
 /*
- * Walk from key's bucket, inside a section, unlinking every removed node
+ * Walk from start (a live dummy before key; ht_search: key's bucket),
+ * inside a section, unlinking every removed node
  * met (I3; a failed unlink restarts from the bucket).  Stops
  *   - at target, if it meets it unmarked: HT_FOUND, pos->pred its
  *     predecessor and pos->next == target;
@@ -405,10 +406,10 @@ ht_start(struct smr_ht *ht, uint64_t key)
  *     last of them (or the bucket), pos->next what follows it.
  */
 static int
-ht_search(struct smr_ht *ht, uint64_t key, const struct smr_ht_node *target,
-    const void *ukey, struct ht_pos *pos)
+ht_search_from(struct smr_ht *ht, struct smr_ht_node *start, uint64_t key,
+    const struct smr_ht_node *target, const void *ukey, struct ht_pos *pos)
 {
-    struct smr_ht_node *start = ht_start(ht, key), *pred, *cur;
+    struct smr_ht_node *pred, *cur;
     uintptr_t w, nx;
 
 restart:
@@ -456,6 +457,13 @@ restart:
     pos->pred = pred;
     pos->next = w;
     return HT_END;
+}
+
+static inline int
+ht_search(struct smr_ht *ht, uint64_t key, const struct smr_ht_node *target,
+    const void *ukey, struct ht_pos *pos)
+{
+    return ht_search_from(ht, ht_start(ht, key), key, target, ukey, pos);
 }
 
 /* ---- readers ----------------------------------------------------------- */
@@ -789,9 +797,10 @@ ht_unlink_level(struct smr_ht *ht, struct ht_level *l)
              * the bucket). */
             while (!ht_cas(d, &nx, nx | HT_REMOVED))
                 ;
-            /* Walk from the parent past d: unlinks it (I3).  h_size no
-             * longer covers d, so ht_search starts at an ancestor. */
-            (void)ht_search(ht, d->hn_key | 1, NULL, NULL, &pos);
+            /* Walk from the parent (live: levels go top down) past d:
+             * unlinks it (I3), in a walk as short as d's own bucket. */
+            (void)ht_search_from(ht, ht_bucket(ht, i), d->hn_key | 1, NULL,
+                NULL, &pos);
         }
         ht_exit(ht);
     }
