@@ -1,14 +1,49 @@
 /* A consumer of the installed libsmr (pkg-config, CMake, static), with
- * <smr_list.h> from the same prefix. */
+ * <smr_list.h> and <smr_ht.h> from the same prefix. */
 #include <smr.h>
+#include <smr_ht.h>
 #include <smr_list.h>
 #include <stdio.h>
 
 struct item {
     int v;
     SMR_SLIST_ENTRY(item) link;
+    struct smr_ht_node node;
 };
 static SMR_SLIST_HEAD(, item) items = SMR_SLIST_HEAD_INITIALIZER(items);
+
+static uint64_t
+item_hash(const void *key, void *arg)
+{
+    (void)arg;
+    return (uint64_t)*(const int *)key * UINT64_C(0x9e3779b97f4a7c15);
+}
+
+static bool
+item_match(const struct smr_ht_node *n, const void *key, void *arg)
+{
+    (void)arg;
+    return SMR_HT_ENTRY(n, struct item, node)->v == *(const int *)key;
+}
+
+/* The hash table, from libsmr itself: insert, look up, delete. */
+static int
+table(smr_t s, struct item *it)
+{
+    struct smr_ht_args args = { .hash = item_hash, .match = item_match };
+    smr_ht_t ht = smr_ht_create(s, &args);
+    struct smr_ht_node *n;
+
+    if (ht == NULL)
+        return 1;
+    smr_ht_insert(ht, &it->node, &it->v);
+    smr_enter(s);
+    n = smr_ht_lookup(ht, &it->v);
+    smr_exit(s);
+    if (n != &it->node || smr_ht_delete(ht, n) != 0)
+        return 1;
+    return smr_ht_destroy(ht);
+}
 
 #ifdef TWO_TU
 int second_tu(smr_t s); /* other.c: a second file that uses smr.h */
@@ -32,6 +67,8 @@ main(void)
     smr_exit(s);
     if (n != 1)
         return 3;
+    if (table(s, &it) != 0)
+        return 4;
 #ifdef TWO_TU
     if (second_tu(s) != 0)
         return 2;
