@@ -42,6 +42,10 @@
  *      synchronize_rcu, ck_epoch_synchronize) with readers running, and
  *      free-to-reuse (pool: free until the same object comes back from
  *      alloc under churn; urcu/ck: call until the free callback runs).
+ *   B6 hash table: <smr_ht.h> against liburcu's cds_lfht (urcu-memb), 64 Ki
+ *      keys, 90/10 and 50/50, lookups/s, updates/s, RSS, peak pending; and
+ *      lookups while the table grows 1 Ki -> 1 Mi keys and shrinks back,
+ *      against a presized table (bench/smr_bench_ht.c).
  *
  * Method: hwloc pinning, one thread per PU (round-robin when
  * oversubscribed; no pinning with 1 PU).  Thread counts 1..npu plus 2*npu.
@@ -77,6 +81,7 @@ void urcu_qsbr_barrier(void);
 #include <smr.h>
 
 #include "bench_util.h"
+#include "smr_bench_ht.h"
 
 #define CL 64
 #define AI inline __attribute__((always_inline))
@@ -1300,14 +1305,15 @@ usage(FILE *f)
 {
     fprintf(f,
         "usage: smr-bench [--quick] [--csv FILE] [-t 1,2,4] [-r rounds]\n"
-        "                 [-d ms] [--bench b1,b2,b3,b4] [--schemes a,b]\n"
+        "                 [-d ms] [--bench b1,b2,b3,b4,b6] [--schemes a,b]\n"
         "                 [--stall-ms MS] [--seed S]\n"
         "  --quick     seconds, not minutes (CI smoke run)\n"
         "  --csv FILE  write every result as CSV to FILE\n"
         "  -t LIST     thread counts (default 1..npu, then 2*npu)\n"
         "  -r N        rounds (default 7; quick: 3)\n"
         "  -d MS       duration of one timed run (default 200; quick: 30)\n"
-        "  --bench     which benchmarks (default b1,b2,b3,b4)\n"
+        "  --bench     which benchmarks (default b1,b2,b3,b4,b6; B6 takes\n"
+        "              -t, -r, -d, but not --schemes)\n"
         "  --schemes   subset of: smr,smr-lazy,smr-deferred,urcu-memb,\n"
         "              urcu-qsbr,ck-epoch,rwlock,leak,xchg\n"
         "  --stall-ms  B3 stall (default 2000; quick: 300)\n");
@@ -1330,8 +1336,9 @@ int
 main(int argc, char **argv)
 {
     int rounds = -1, dur_ms = -1, stall_ms = -1, nthr_list = 0;
+    int custom_thr = 0;
     int thr[32];
-    int do_b[5] = {0, 1, 1, 1, 1};
+    int do_b[7] = {0, 1, 1, 1, 1, 0, 1};   /* B5 is bench_pool */
     uint64_t seed = 0;
     const char *csv = NULL;
     static const struct option longopts[] = {
@@ -1352,14 +1359,17 @@ main(int argc, char **argv)
         switch (c) {
         case 'q': g_quick = 1; break;
         case 'c': csv = optarg; break;
-        case 't': nthr_list = parse_list(optarg, thr, 32); break;
+        case 't':
+            nthr_list = parse_list(optarg, thr, 32);
+            custom_thr = 1;
+            break;
         case 'r': rounds = atoi(optarg); break;
         case 'd': dur_ms = atoi(optarg); break;
         case 'x': stall_ms = atoi(optarg); break;
         case 's': seed = strtoull(optarg, NULL, 0); break;
         case 'b':
             memset(do_b, 0, sizeof(do_b));
-            for (int i = 1; i <= 4; i++) {
+            for (int i = 1; i <= 6; i++) {
                 char k[4] = {'b', (char)('0' + i), 0, 0};
                 if (strstr(optarg, k) != NULL)
                     do_b[i] = 1;
@@ -1811,6 +1821,22 @@ main(int argc, char **argv)
             }
         }
         printf("\n");
+    }
+
+    /* ---------------- B6 ---------------- */
+    if (do_b[6]) {
+        int tl = 0, t6[32];
+        /* 1, 2 and 4 threads unless -t named others. */
+        for (int i = 0; custom_thr && i < nthr_list; i++)
+            t6[tl++] = thr[i];
+        struct b6_opts o6 = {
+            .topo = g_topo, .npu = g_npu, .pin = g_pin, .rounds = rounds,
+            .dur_ns = dur_ns, .quick = g_quick, .seed = seed, .csv = g_csv,
+            .thr = t6, .nthr = tl,
+        };
+        if (smr_bench_b6(&o6) != 0)
+            printf("B6 skipped: a scheme could not start\n\n");
+        fflush(stdout);
     }
 
     if (g_csv != NULL)
