@@ -85,11 +85,14 @@
  *       replace hand back, through a pool or smr_retire, after which a
  *       grace period keeps it intact for every section that could see it.
  *
- * Resizes are serialized by h_resize_mtx; automatic ones run in the writer
- * whose update notices the load factor (a try-lock: never waiting), and
+ * Resizes are serialized by h_resize_mtx and done in steps (ht_step): an
+ * update that meets a count check, if it gets the lock with a try-lock,
+ * decides on a new size and does one step of at most HT_STEP_BUDGET dummy
+ * links or unlinks, so no update pays for a whole resize; the table keeps
+ * working at its old size until a growth is complete.  Automatic resizes
  * never wait for readers: the grace periods of I4 and I5 are goals
- * (smr_advance) that later table calls poll.  smr_ht_resize called outside
- * every section waits for them instead.
+ * (smr_advance) that later steps poll.  smr_ht_resize does every step at
+ * once, and waits for those goals when called outside every section.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -160,6 +163,9 @@ struct smr_ht {
     /* Resize state: under h_resize_mtx. */
     pthread_mutex_t h_resize_mtx __attribute__((aligned(SMR__CACHE_LINE)));
     unsigned h_alloc_order;     /* levels 0..h_alloc_order are linked */
+    unsigned h_grow_order;      /* > h_alloc_order: growing (ht_step) */
+    bool h_trimming;            /* unlinking level h_alloc_order */
+    size_t h_next;              /* next dummy to (un)link in that level */
     unsigned h_min_order, h_max_order;
     smr_seq_t h_shrink_goal;    /* after the last decrease of h_size */
     struct ht_level *h_dead;    /* unlinked levels waiting for l_goal */
@@ -232,7 +238,7 @@ ht_level_len(unsigned order)
  * The dummy of bucket b.  The level pointer is loaded relaxed: b is below
  * an h_size the caller loaded with acquire, and the release store of that
  * h_size came after the store of the level pointer (partner: the release
- * store of h_size in ht_resize_locked).  While the caller's section lasts
+ * store of h_size in ht_step or ht_request).  While the caller's section lasts
  * the level cannot be unlinked (I4), so the pointer does not change.
  */
 static inline struct smr_ht_node *
@@ -760,78 +766,43 @@ restart:
     }
 }
 
-/* Link every dummy of level l (order >= 1); its parents are linked. */
+/* Link dummies [from, to) of level l (order >= 1); their parents are
+ * linked.  One read section. */
 static void
-ht_link_level(struct smr_ht *ht, struct ht_level *l)
+ht_link_range(struct smr_ht *ht, struct ht_level *l, size_t from, size_t to)
 {
     const size_t n = ht_level_len(l->l_order);
 
-    for (size_t j = 0; j < n; j += HT_RESIZE_CHUNK) {
-        size_t e = j + HT_RESIZE_CHUNK < n ? j + HT_RESIZE_CHUNK : n;
-
-        ht_enter(ht);
-        for (size_t i = j; i < e; i++)
-            ht_link_dummy(ht, &l->l_b[i], n + i);
-        ht_exit(ht);
-    }
+    ht_enter(ht);
+    for (size_t i = from; i < to; i++)
+        ht_link_dummy(ht, &l->l_b[i], n + i);
+    ht_exit(ht);
 }
 
-/* Mark and unlink every dummy of level l; no section uses them (I4). */
+/* Mark and unlink dummies [from, to) of level l, which no section uses
+ * (I4).  One read section. */
 static void
-ht_unlink_level(struct smr_ht *ht, struct ht_level *l)
+ht_unlink_range(struct smr_ht *ht, struct ht_level *l, size_t from, size_t to)
 {
-    const size_t n = ht_level_len(l->l_order);
     struct ht_pos pos;
 
-    for (size_t j = 0; j < n; j += HT_RESIZE_CHUNK) {
-        size_t e = j + HT_RESIZE_CHUNK < n ? j + HT_RESIZE_CHUNK : n;
+    ht_enter(ht);
+    for (size_t i = from; i < to; i++) {
+        struct smr_ht_node *d = &l->l_b[i];
+        uintptr_t nx = ht_link(d);
 
-        ht_enter(ht);
-        for (size_t i = j; i < e; i++) {
-            struct smr_ht_node *d = &l->l_b[i];
-            uintptr_t nx = ht_link(d);
-
-            /* Release: a writer whose walk starts at d and reads the mark
-             * (acquire, ht_search) then reloads h_size and finds the
-             * smaller one, stored before (partner: ht_search's ht_link of
-             * the bucket). */
-            while (!ht_cas(d, &nx, nx | HT_REMOVED))
-                ;
-            /* Walk from the parent (live: levels go top down) past d:
-             * unlinks it (I3), in a walk as short as d's own bucket. */
-            (void)ht_search_from(ht, ht_bucket(ht, i), d->hn_key | 1, NULL,
-                NULL, &pos);
-        }
-        ht_exit(ht);
+        /* Release: a writer whose walk starts at d and reads the mark
+         * (acquire, ht_search) then reloads h_size and finds the smaller
+         * one, stored before (partner: ht_search's ht_link of the
+         * bucket). */
+        while (!ht_cas(d, &nx, nx | HT_REMOVED))
+            ;
+        /* Walk from the parent (intact: levels go top down) past d:
+         * unlinks it (I3), in a walk as short as d's own bucket. */
+        (void)ht_search_from(ht, ht_bucket(ht, i), d->hn_key | 1, NULL,
+            NULL, &pos);
     }
-}
-
-/* Levels alloc_order+1 .. order: allocate all, then link them, smallest
- * first.  ENOMEM leaves everything as it was. */
-static int
-ht_grow_levels(struct smr_ht *ht, unsigned order)
-{
-    struct ht_level *nl[HT_LEVELS];
-    unsigned i;
-
-    for (i = ht->h_alloc_order + 1; i <= order; i++) {
-        if ((nl[i] = ht_level_alloc(i)) == NULL) {
-            while (--i > ht->h_alloc_order)
-                free(nl[i]);
-            ht->h_fails++;
-            return ENOMEM;
-        }
-    }
-    for (i = ht->h_alloc_order + 1; i <= order; i++) {
-        ht_link_level(ht, nl[i]);
-        /* Relaxed: nobody uses level i before h_size covers it, and the
-         * release store of h_size publishes it (partner: the acquire
-         * loads of h_size, ht_start and smr_ht_lookup). */
-        __atomic_store_n(&ht->h_levels[i], nl[i], __ATOMIC_RELAXED);
-        ht->h_alloc_order = i;
-        ht->h_bytes += nl[i]->l_bytes;
-    }
-    return 0;
+    ht_exit(ht);
 }
 
 static bool
@@ -854,7 +825,9 @@ static void
 ht_set_check_mask(struct smr_ht *ht)
 {
     size_t size = __atomic_load_n(&ht->h_size, __ATOMIC_RELAXED);
-    unsigned long p = (unsigned long)(size >> 2) / (ht->h_nslots_mask + 1);
+    /* A sixteenth of the buckets over all counters: a shrink (below one
+     * node per eight buckets) is noticed before the count halves again. */
+    unsigned long p = (unsigned long)(size >> 4) / (ht->h_nslots_mask + 1);
 
     if (p > 1024)
         p = 1024;
@@ -863,7 +836,7 @@ ht_set_check_mask(struct smr_ht *ht)
         p &= p - 1;
     if (p == 0)
         p = 1;
-    /* While maintenance is pending, look every 64 updates at most. */
+    /* While a resize is under way, a step every 64 updates at most. */
     if (__atomic_load_n(&ht->h_work, __ATOMIC_RELAXED) && p > 64)
         p = 64;
     /* Relaxed: a hint (no partner). */
@@ -871,39 +844,94 @@ ht_set_check_mask(struct smr_ht *ht)
 }
 
 /*
- * Under h_resize_mtx: finish a shrink whose first grace period has passed
- * (unlink the dummies above h_size: I4), and free retired levels whose
- * second one has (I5).  With may_wait, wait for both.
+ * The resize engine.  Under h_resize_mtx, the table is in one of:
+ *
+ *   idle      h_alloc_order == order of h_size;
+ *   growing   h_grow_order > h_alloc_order: levels up to h_grow_order are
+ *             allocated (and in h_levels, unused: h_size does not cover
+ *             them), level h_alloc_order + 1 is linked up to h_next;
+ *             h_size is published when the last one is linked (I4);
+ *   shrinking h_alloc_order > order of h_size: the dummies above h_size
+ *             wait for h_shrink_goal (I4); then (h_trimming) level
+ *             h_alloc_order is unlinked up to h_next, top level first,
+ *             and each level is retired with a goal of its own (I5).
+ *
+ * ht_step does up to `budget` dummy links or unlinks, so an automatic
+ * resize costs each update that meets a check at most HT_STEP_BUDGET of
+ * them (tens of microseconds) however large the table.
  */
+#define HT_STEP_BUDGET 1024u
+
 static void
-ht_maintain(struct smr_ht *ht, bool may_wait)
+ht_step(struct smr_ht *ht, bool may_wait, size_t budget)
 {
-    unsigned cur = ht_order_of(__atomic_load_n(&ht->h_size,
-        __ATOMIC_RELAXED));
     struct ht_level *l, **lp;
+    unsigned cur;
 
-    if (ht->h_alloc_order > cur &&
-        ht_goal_reached(ht, ht->h_shrink_goal, may_wait)) {
-        struct ht_level *gone = NULL;
+    for (;;) {
+        cur = ht_order_of(__atomic_load_n(&ht->h_size, __ATOMIC_RELAXED));
+        if (ht->h_grow_order > ht->h_alloc_order) {
+            l = ht->h_levels[ht->h_alloc_order + 1];
+            size_t n = ht_level_len(l->l_order), k = n - ht->h_next;
 
-        for (unsigned i = ht->h_alloc_order; i > cur; i--) {
-            l = ht->h_levels[i];
-            ht_unlink_level(ht, l);
-            /* Relaxed: no section loads it (I4; no partner). */
-            __atomic_store_n(&ht->h_levels[i], NULL, __ATOMIC_RELAXED);
-            l->l_dead_next = gone;
-            gone = l;
+            if (budget == 0)
+                break;
+            if (k > budget)
+                k = budget;
+            if (k > HT_RESIZE_CHUNK)
+                k = HT_RESIZE_CHUNK;
+            ht_link_range(ht, l, ht->h_next, ht->h_next + k);
+            budget -= k;
+            if ((ht->h_next += k) < n)
+                continue;
+            ht->h_next = 0;
+            ht->h_alloc_order++;
+            if (ht->h_alloc_order == ht->h_grow_order) {
+                /* Release: every new dummy is linked and h_levels set
+                 * (I4).  Partner: the acquire loads of h_size. */
+                __atomic_store_n(&ht->h_size,
+                    (size_t)1 << ht->h_alloc_order, __ATOMIC_RELEASE);
+                ht->h_grows++;
+            }
+            continue;
         }
-        ht->h_alloc_order = cur;
-        /* I5: the goal's advance comes after every unlink above (its
-         * seq_cst fence; partner: the fence of each reader's enter). */
-        smr_seq_t goal = smr_advance(ht->h_smr);
-        while ((l = gone) != NULL) {
-            gone = l->l_dead_next;
-            l->l_goal = goal;
+        if (ht->h_alloc_order > cur) {
+            if (!ht->h_trimming) {
+                if (!ht_goal_reached(ht, ht->h_shrink_goal, may_wait))
+                    break;
+                ht->h_trimming = true;
+                ht->h_next = 0;
+            }
+            l = ht->h_levels[ht->h_alloc_order];
+            size_t n = ht_level_len(l->l_order), k = n - ht->h_next;
+
+            if (budget == 0)
+                break;
+            if (k > budget)
+                k = budget;
+            if (k > HT_RESIZE_CHUNK)
+                k = HT_RESIZE_CHUNK;
+            ht_unlink_range(ht, l, ht->h_next, ht->h_next + k);
+            budget -= k;
+            if ((ht->h_next += k) < n)
+                continue;
+            /* Relaxed: no section loads it (I4; no partner). */
+            __atomic_store_n(&ht->h_levels[ht->h_alloc_order], NULL,
+                __ATOMIC_RELAXED);
+            /* I5: the goal's advance comes after every unlink of the
+             * level (its seq_cst fence; partner: the fence of each
+             * reader's enter). */
+            l->l_goal = smr_advance(ht->h_smr);
             l->l_dead_next = ht->h_dead;
             ht->h_dead = l;
+            ht->h_next = 0;
+            ht->h_alloc_order--;
+            ht->h_grow_order = ht->h_alloc_order;
+            if (ht->h_alloc_order == cur)
+                ht->h_trimming = false;
+            continue;
         }
+        break;
     }
     for (lp = &ht->h_dead; (l = *lp) != NULL;) {
         if (ht_goal_reached(ht, l->l_goal, may_wait)) {
@@ -915,31 +943,57 @@ ht_maintain(struct smr_ht *ht, bool may_wait)
         }
     }
     /* Relaxed: a hint for ht_count (no partner). */
-    __atomic_store_n(&ht->h_work,
+    __atomic_store_n(&ht->h_work, ht->h_grow_order > ht->h_alloc_order ||
         ht->h_alloc_order > cur || ht->h_dead != NULL, __ATOMIC_RELAXED);
     ht_set_check_mask(ht);
 }
 
-/* Under h_resize_mtx: make the table 2^order buckets. */
+/*
+ * Under h_resize_mtx, with no growth and no trimming under way: ask for
+ * 2^order buckets.  A shrink publishes at once (its levels go later); a
+ * growth within levels still linked publishes at once, beyond them it
+ * allocates every new level first (ENOMEM: nothing changes) and then
+ * grows through ht_step.
+ */
 static int
-ht_resize_locked(struct smr_ht *ht, unsigned order, bool may_wait)
+ht_request(struct smr_ht *ht, unsigned order)
 {
     unsigned cur = ht_order_of(__atomic_load_n(&ht->h_size,
         __ATOMIC_RELAXED));
-    int error = 0;
 
     if (order > cur) {
-        if (order > ht->h_alloc_order)
-            error = ht_grow_levels(ht, order);
-        if (error == 0) {
-            /* Release: the new levels' dummies are linked and h_levels
-             * set (I4).  Partner: the acquire loads of h_size. */
-            __atomic_store_n(&ht->h_size, (size_t)1 << order,
-                __ATOMIC_RELEASE);
+        if (ht->h_alloc_order > cur) {
+            unsigned o = order < ht->h_alloc_order ? order : ht->h_alloc_order;
+            /* Release: levels up to h_alloc_order are linked (I4).
+             * Partner: the acquire loads of h_size. */
+            __atomic_store_n(&ht->h_size, (size_t)1 << o, __ATOMIC_RELEASE);
             ht->h_grows++;
+            cur = o;
+        }
+        if (order > ht->h_alloc_order) {
+            struct ht_level *nl[HT_LEVELS];
+            unsigned i;
+
+            for (i = ht->h_alloc_order + 1; i <= order; i++) {
+                if ((nl[i] = ht_level_alloc(i)) == NULL) {
+                    while (--i > ht->h_alloc_order)
+                        free(nl[i]);
+                    ht->h_fails++;
+                    return ENOMEM;
+                }
+            }
+            for (i = ht->h_alloc_order + 1; i <= order; i++) {
+                /* Relaxed: nobody uses level i before h_size covers it,
+                 * and the release store of h_size in ht_step publishes it
+                 * (partner: the acquire loads of h_size). */
+                __atomic_store_n(&ht->h_levels[i], nl[i], __ATOMIC_RELAXED);
+                ht->h_bytes += nl[i]->l_bytes;
+            }
+            ht->h_grow_order = order;
+            ht->h_next = 0;
         }
     } else if (order < cur) {
-        /* Release: as above (the levels stay linked until ht_maintain). */
+        /* Release: as above (the levels stay linked for now). */
         __atomic_store_n(&ht->h_size, (size_t)1 << order, __ATOMIC_RELEASE);
         /* I4: the goal's advance comes after the store (its seq_cst fence;
          * partner: the fence of each reader's enter), so once it is
@@ -947,12 +1001,17 @@ ht_resize_locked(struct smr_ht *ht, unsigned order, bool may_wait)
         ht->h_shrink_goal = smr_advance(ht->h_smr);
         ht->h_shrinks++;
     }
-    ht_maintain(ht, may_wait);
-    return error;
+    return 0;
+}
+
+static inline bool
+ht_busy(const struct smr_ht *ht)
+{
+    return ht->h_grow_order > ht->h_alloc_order || ht->h_trimming;
 }
 
 /* An update met a count check: resize if the load factor says so, and do
- * pending maintenance.  Never waits (a try-lock, polls only). */
+ * a step of a resize under way.  Never waits (a try-lock, polls only). */
 static void
 ht_check(struct smr_ht *ht)
 {
@@ -977,20 +1036,28 @@ ht_check(struct smr_ht *ht)
         return;
     if (pthread_mutex_trylock(&ht->h_resize_mtx) != 0)
         return;
-    (void)ht_resize_locked(ht, order, false);
+    if (order != cur && !ht_busy(ht))
+        (void)ht_request(ht, order);
+    ht_step(ht, false, HT_STEP_BUDGET);
     pthread_mutex_unlock(&ht->h_resize_mtx);
 }
 
 SMR_API int
 smr_ht_resize(smr_ht_t ht, size_t nbuckets)
 {
+    bool may_wait;
     int error;
 
     ht_check_magic(ht, "smr_ht_resize");
     if (nbuckets == 0 || nbuckets > SMR_HT_MAX_BUCKETS)
         return EINVAL;
+    may_wait = !smr_entered_any();
     pthread_mutex_lock(&ht->h_resize_mtx);
-    error = ht_resize_locked(ht, ht_order_for(nbuckets), !smr_entered_any());
+    /* Finish a growth or a trimming under way (neither waits), then ask,
+     * then do all of it that can be done now. */
+    ht_step(ht, false, SIZE_MAX);
+    error = ht_request(ht, ht_order_for(nbuckets));
+    ht_step(ht, may_wait, SIZE_MAX);
     pthread_mutex_unlock(&ht->h_resize_mtx);
     return error;
 }
@@ -1073,7 +1140,7 @@ smr_ht_create(smr_t smr, const struct smr_ht_args *args)
     ht->h_levels[0]->l_b[0].hn_next = 0;
     ht->h_bytes = ht->h_levels[0]->l_bytes;
     ht->h_size = 1;
-    if (ht_grow_levels(ht, init) != 0) {
+    if (ht_request(ht, init) != 0) {
         ht->h_magic = HT_MAGIC_DEAD;
         free(ht->h_levels[0]);
         pthread_mutex_destroy(&ht->h_resize_mtx);
@@ -1081,9 +1148,10 @@ smr_ht_create(smr_t smr, const struct smr_ht_args *args)
         free(ht);
         goto nomem;
     }
-    ht->h_size = (size_t)1 << init;
+    /* Not shared yet: the whole growth now. */
+    ht_step(ht, false, SIZE_MAX);
     ht->h_fails = 0;
-    ht_set_check_mask(ht);
+    ht->h_grows = 0;
     smr__domain_hold(smr);
     return ht;
 nomem:
@@ -1108,7 +1176,8 @@ smr_ht_destroy(smr_ht_t ht)
     /* Readers that finished just before the caller stopped them may still
      * be inside their sections; every goal the table holds is older. */
     smr_synchronize(ht->h_smr);
-    for (unsigned i = 0; i <= ht->h_alloc_order; i++)
+    /* Every level in use, and those of a growth under way. */
+    for (unsigned i = 0; i < HT_LEVELS; i++)
         free(ht->h_levels[i]);
     while ((l = ht->h_dead) != NULL) {
         ht->h_dead = l->l_dead_next;
