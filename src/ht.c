@@ -390,11 +390,20 @@ struct ht_pos {
     struct smr_ht_node *match;  /* HT_MATCH: the node found */
 };
 
-/* The dummy of key's bucket in the current table (inside a section). */
+/* The dummy of the bucket of a hash, or of a node's key, in the current
+ * table (inside a section).  Acquire: partner the release store of h_size
+ * by resizes (I4). */
+static inline struct smr_ht_node *
+ht_start_hash(struct smr_ht *ht, uint64_t hash)
+{
+    size_t size = __atomic_load_n(&ht->h_size, __ATOMIC_ACQUIRE);
+
+    return ht_bucket(ht, (size_t)hash & (size - 1));
+}
+
 static inline struct smr_ht_node *
 ht_start(struct smr_ht *ht, uint64_t key)
 {
-    /* Acquire: partner the release store of h_size by resizes (I4). */
     size_t size = __atomic_load_n(&ht->h_size, __ATOMIC_ACQUIRE);
 
     return ht_bucket(ht, ht_bucket_of_key(key, size));
@@ -477,12 +486,12 @@ ht_search(struct smr_ht *ht, uint64_t key, const struct smr_ht_node *target,
 SMR_API struct smr_ht_node *
 smr_ht_lookup(smr_ht_t ht, const void *key)
 {
-    const uint64_t k = ht_key_of_hash(ht->h_hash(key, ht->h_arg));
+    const uint64_t h = ht->h_hash(key, ht->h_arg), k = ht_key_of_hash(h);
     struct smr_ht_node *n;
     uintptr_t w;
 
     HT_ASSERT_ENTERED(ht, "smr_ht_lookup");
-    w = ht_link(ht_start(ht, k));
+    w = ht_link(ht_start_hash(ht, h));
     while ((n = HT_PTR(w)) != NULL) {
         uint64_t nk = n->hn_key;
 
@@ -556,13 +565,14 @@ static struct smr_ht_node *
 ht_insert(struct smr_ht *ht, struct smr_ht_node *node, const void *key,
     bool unique)
 {
-    const uint64_t k = ht_key_of_hash(ht->h_hash(key, ht->h_arg));
+    const uint64_t h = ht->h_hash(key, ht->h_arg), k = ht_key_of_hash(h);
     struct ht_pos pos;
 
     node->hn_key = k;   /* private until the CAS below publishes it */
     ht_enter(ht);
     for (;;) {
-        if (ht_search(ht, k, NULL, unique ? key : NULL, &pos) == HT_MATCH) {
+        if (ht_search_from(ht, ht_start_hash(ht, h), k, NULL,
+            unique ? key : NULL, &pos) == HT_MATCH) {
             ht_exit(ht);
             return pos.match;
         }
