@@ -89,7 +89,7 @@ struct wctx {
     uint64_t rng;
     uint64_t lookups, updates, sink;
     uint64_t retired;           /* cds: call_rcu'd (read by the sampler) */
-    uint64_t el_ns;
+    uint64_t el_ns, cpu_ns;     /* wall and this thread's CPU time */
     char pad[CL];
 } __attribute__((aligned(CL)));
 
@@ -431,6 +431,7 @@ mix_loop(int s, struct wctx *t)
     const unsigned lk = g_lookup_pct;
 
     pthread_barrier_wait(&g_start);
+    uint64_t c0 = cpu_now_ns();
     t0 = now_ns();
     do {
         for (int i = 0; i < 64; i++) {
@@ -450,6 +451,7 @@ mix_loop(int s, struct wctx *t)
         }
     } while (!g_stop);
     t->el_ns = now_ns() - t0;
+    t->cpu_ns = cpu_now_ns() - c0;
     t->lookups = nl;
     t->updates = nu;
     t->sink = sink;
@@ -472,6 +474,7 @@ mix_worker(void *arg)
 
 struct mix_res {
     double lk_mops, up_mops, rss_mib, pend_peak, hit_pct;
+    double lk_cpu, up_cpu;      /* per CPU-second of the threads */
 };
 
 static int
@@ -525,11 +528,14 @@ mix_run(int s, int nthr, unsigned pct, struct mix_res *res)
         peak = ps.pending_peak;
     }
     res->pend_peak = (double)peak;
-    res->lk_mops = res->up_mops = 0;
+    res->lk_mops = res->up_mops = res->lk_cpu = res->up_cpu = 0;
     uint64_t hits = 0, looks = 0;
     for (int i = 0; i < nthr; i++) {
+        double cpu_us = (double)(ctx[i].cpu_ns ? ctx[i].cpu_ns : 1) / 1e3;
         hits += ctx[i].sink;
         looks += ctx[i].lookups;
+        res->lk_cpu += (double)ctx[i].lookups / cpu_us;
+        res->up_cpu += (double)ctx[i].updates / cpu_us;
         res->lk_mops += (double)ctx[i].lookups / ((double)ctx[i].el_ns / 1e3);
         res->up_mops += (double)ctx[i].updates / ((double)ctx[i].el_ns / 1e3);
     }
@@ -697,7 +703,8 @@ smr_bench_b6(const struct b6_opts *o)
         "(with its rcu_head) from malloc; key + value payload in both\n",
         sizeof(struct hnode), sizeof(struct cnode));
     printf("  RSS MiB: growth from before the table was built; pend_peak: "
-        "most nodes awaiting reclamation (max over rounds)\n");
+        "most nodes awaiting reclamation (max over rounds); x cds: ratio of "
+        "medians, wall time, then per CPU-second of the threads\n");
     fflush(stdout);
     for (int r = 0; r < R; r++) {
         for (int cfg = 0; cfg < ncfg; cfg++) {
@@ -719,7 +726,7 @@ smr_bench_b6(const struct b6_opts *o)
             printf(" | T=%-2d %8s %8s %7s %9s", thr[ti], "lookups",
                 "updates", "RSS MiB", "pend_peak");
         printf("\n");
-        double lmed[NH][8], umed[NH][8];
+        double lmed[NH][8], umed[NH][8], lcpu[NH][8], ucpu[NH][8];
         for (int s = 0; s < NH; s++) {
             printf("  %-16s", hname[s]);
             for (int ti = 0; ti < nthr && ti < 8; ti++) {
@@ -736,6 +743,21 @@ smr_bench_b6(const struct b6_opts *o)
                     sm = summarize(m, n), sp = summarize(p, n);
                 lmed[s][ti] = sl.med;
                 umed[s][ti] = su.med;
+                for (int r = 0; r < n; r++) {
+                    m[r] = M(cfg, s, r).lk_cpu;
+                    p[r] = M(cfg, s, r).up_cpu;
+                }
+                struct summ cl = summarize(m, n), cu = summarize(p, n);
+                lcpu[s][ti] = cl.med;
+                ucpu[s][ti] = cu.med;
+                csv_row(hname[s], thr[ti], mname[mi], "lookup_mops_cpu",
+                    cl.med, cl.lo, cl.hi, n);
+                csv_row(hname[s], thr[ti], mname[mi], "update_mops_cpu",
+                    cu.med, cu.lo, cu.hi, n);
+                for (int r = 0; r < n; r++) {
+                    m[r] = M(cfg, s, r).rss_mib;
+                    p[r] = M(cfg, s, r).pend_peak;
+                }
                 printf(" |      %8.3f %8.3f %7.1f %9.0f", sl.med, su.med,
                     sm.med, sp.hi);
                 csv_row(hname[s], thr[ti], mname[mi], "lookup_mops", sl.med,
@@ -756,20 +778,25 @@ smr_bench_b6(const struct b6_opts *o)
             }
             printf("\n");
         }
-        for (int s = H_SMR; s <= H_LAZY; s++) {
-            printf("  %-16s", s == H_SMR ? "x cds (smr)" : "x cds (lazy)");
-            for (int ti = 0; ti < nthr && ti < 8; ti++) {
-                double rl = lmed[H_CDS][ti] > 0 ? lmed[s][ti] /
-                    lmed[H_CDS][ti] : 0;
-                double ru = umed[H_CDS][ti] > 0 ? umed[s][ti] /
-                    umed[H_CDS][ti] : 0;
-                printf(" |      %7.2fx %7.2fx %17s", rl, ru, "");
-                csv_row(hname[s], thr[ti], mname[mi], "x_cds_lookups", rl,
-                    rl, rl, 1);
-                csv_row(hname[s], thr[ti], mname[mi], "x_cds_updates", ru,
-                    ru, ru, 1);
+        for (int c = 0; c < 2; c++) {
+            for (int s = H_SMR; s <= H_LAZY; s++) {
+                double (*lv)[8] = c ? lcpu : lmed, (*uv)[8] = c ? ucpu : umed;
+                printf("  %-16s", c == 0 ? (s == H_SMR ? "x cds (smr)" :
+                    "x cds (lazy)") : (s == H_SMR ? "x cds cpu (smr)" :
+                    "x cds cpu (lazy)"));
+                for (int ti = 0; ti < nthr && ti < 8; ti++) {
+                    double rl = lv[H_CDS][ti] > 0 ? lv[s][ti] /
+                        lv[H_CDS][ti] : 0;
+                    double ru = uv[H_CDS][ti] > 0 ? uv[s][ti] /
+                        uv[H_CDS][ti] : 0;
+                    printf(" |      %7.2fx %7.2fx %17s", rl, ru, "");
+                    csv_row(hname[s], thr[ti], mname[mi], c ?
+                        "x_cds_lookups_cpu" : "x_cds_lookups", rl, rl, rl, 1);
+                    csv_row(hname[s], thr[ti], mname[mi], c ?
+                        "x_cds_updates_cpu" : "x_cds_updates", ru, ru, ru, 1);
+                }
+                printf("\n");
             }
-            printf("\n");
         }
         if (targets) {
             for (int ti = 0; ti < nthr && ti < 8; ti++) {
@@ -779,10 +806,15 @@ smr_bench_b6(const struct b6_opts *o)
                     lmed[H_CDS][ti] : 0;
                 double ru = umed[H_CDS][ti] > 0 ? umed[H_LAZY][ti] /
                     umed[H_CDS][ti] : 0;
+                double cl = lcpu[H_CDS][ti] > 0 ? lcpu[H_LAZY][ti] /
+                    lcpu[H_CDS][ti] : 0;
+                double cu = ucpu[H_CDS][ti] > 0 ? ucpu[H_LAZY][ti] /
+                    ucpu[H_CDS][ti] : 0;
                 printf("  target T=2, smr_ht/smr-lazy vs cds_lfht: lookups "
                     "%.2fx (target >= 1.00) %s, updates %.2fx (target >= "
-                    "1.00) %s\n", rl, verdict(rl, 1.0), ru,
-                    verdict(ru, 1.0));
+                    "1.00) %s; by CPU time %.2fx %s, %.2fx %s\n", rl,
+                    verdict(rl, 1.0), ru, verdict(ru, 1.0), cl,
+                    verdict(cl, 1.0), cu, verdict(cu, 1.0));
             }
         }
     }
