@@ -834,6 +834,8 @@ ht_goal_reached(struct smr_ht *ht, smr_seq_t goal, bool may_wait)
 static void
 ht_set_check_mask(struct smr_ht *ht)
 {
+    /* Relaxed: h_size is written under h_resize_mtx, which the caller
+     * holds (no partner); so is h_work below. */
     size_t size = __atomic_load_n(&ht->h_size, __ATOMIC_RELAXED);
     /* A sixteenth of the buckets over all counters: a shrink (below one
      * node per eight buckets) is noticed before the count halves again. */
@@ -879,6 +881,7 @@ ht_step(struct smr_ht *ht, bool may_wait, size_t budget)
     unsigned cur;
 
     for (;;) {
+        /* Relaxed: written under h_resize_mtx, held (no partner). */
         cur = ht_order_of(__atomic_load_n(&ht->h_size, __ATOMIC_RELAXED));
         if (ht->h_grow_order > ht->h_alloc_order) {
             l = ht->h_levels[ht->h_alloc_order + 1];
@@ -968,6 +971,7 @@ ht_step(struct smr_ht *ht, bool may_wait, size_t budget)
 static int
 ht_request(struct smr_ht *ht, unsigned order)
 {
+    /* Relaxed: written under h_resize_mtx, held (no partner). */
     unsigned cur = ht_order_of(__atomic_load_n(&ht->h_size,
         __ATOMIC_RELAXED));
 
@@ -1025,6 +1029,8 @@ ht_busy(const struct smr_ht *ht)
 static void
 ht_check(struct smr_ht *ht)
 {
+    /* Relaxed: a hint for the decision below, which ht_request and
+     * ht_step make again under h_resize_mtx (no partner); h_work too. */
     size_t size = __atomic_load_n(&ht->h_size, __ATOMIC_RELAXED);
     unsigned cur = ht_order_of(size), order = cur;
     long count = ht_count_sum(ht);
@@ -1211,6 +1217,7 @@ smr_ht_stats(smr_ht_t ht, struct smr_ht_stats *st)
     c = ht_count_sum(ht);
     st->count = c > 0 ? (size_t)c : 0;
     pthread_mutex_lock(&ht->h_resize_mtx);
+    /* Relaxed: written under h_resize_mtx, held (no partner). */
     st->buckets = __atomic_load_n(&ht->h_size, __ATOMIC_RELAXED);
     st->buckets_alloc = (size_t)1 << ht->h_alloc_order;
     st->bytes = ht->h_bytes;
