@@ -156,8 +156,8 @@ struct smr_ht {
     unsigned h_nslots_mask;     /* split counters - 1 */
     struct ht_count *h_counts;
     struct ht_level *h_levels[HT_LEVELS];   /* (atomic) */
-    /* Maintenance pending: a shrink's unlink, or retired levels (atomic
-     * hint: updates poll it; rechecked under h_resize_mtx). */
+    /* A resize under way, or retired levels (atomic hint: updates look
+     * at it; rechecked under h_resize_mtx). */
     int h_work __attribute__((aligned(SMR__CACHE_LINE)));
 
     /* Resize state: under h_resize_mtx. */
@@ -851,8 +851,10 @@ ht_set_check_mask(struct smr_ht *ht)
     /* While a resize is under way, a step every 64 updates at most. */
     if (__atomic_load_n(&ht->h_work, __ATOMIC_RELAXED) && p > 64)
         p = 64;
-    /* Relaxed: a hint (no partner). */
-    __atomic_store_n(&ht->h_check_mask, p - 1, __ATOMIC_RELAXED);
+    /* Relaxed: a hint (no partner).  Stored only when it changes: it
+     * shares the read-mostly line every call reads. */
+    if (__atomic_load_n(&ht->h_check_mask, __ATOMIC_RELAXED) != p - 1)
+        __atomic_store_n(&ht->h_check_mask, p - 1, __ATOMIC_RELAXED);
 }
 
 /*
@@ -955,9 +957,12 @@ ht_step(struct smr_ht *ht, bool may_wait, size_t budget)
             lp = &l->l_dead_next;
         }
     }
-    /* Relaxed: a hint for ht_count (no partner). */
-    __atomic_store_n(&ht->h_work, ht->h_grow_order > ht->h_alloc_order ||
-        ht->h_alloc_order > cur || ht->h_dead != NULL, __ATOMIC_RELAXED);
+    /* Relaxed: a hint for ht_check (no partner); stored only when it
+     * changes, so that updates reading it do not miss on its line. */
+    int work = ht->h_grow_order > ht->h_alloc_order ||
+        ht->h_alloc_order > cur || ht->h_dead != NULL;
+    if (__atomic_load_n(&ht->h_work, __ATOMIC_RELAXED) != work)
+        __atomic_store_n(&ht->h_work, work, __ATOMIC_RELAXED);
     ht_set_check_mask(ht);
 }
 
