@@ -14,6 +14,9 @@
  *   smr::pool<T>         SMR pool of T: constructed at alloc, destroyed
  *                        (~T) after the grace period, then reused
  *   smr::synchronize(d), smr::barrier(d), smr::thread_attach(d)
+ *   smr::ht<T, Key, KeyOf>  the installed lock-free hash table
+ *                        (<smr_ht.h>) over objects that derive from
+ *                        smr::ht_hook; lookups take the guard
  *
  * The manual is smr_cpp(3); the C interface it wraps is smr(3),
  * smr_pool(3) and smr_retire(3).
@@ -59,6 +62,7 @@
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 #pragma GCC diagnostic ignored "-Wshadow"
 #include "smr.h"
+#include "smr_ht.h"
 #pragma GCC diagnostic pop
 
 #include <algorithm>
@@ -70,6 +74,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -611,6 +616,212 @@ private:
 
     smr_pool_t p_ = nullptr;
     std::unique_ptr<state> st_;
+};
+
+// ---- the hash table (smr_ht(3)) ------------------------------------------
+
+// What an object needs to be in an smr::ht: derive from it (one node of
+// smr_ht.h's, two words).  An object is in at most one table at a time.
+struct ht_hook {
+    ::smr_ht_node ht_node_{};
+};
+
+namespace detail {
+
+// smr_ht picks buckets from the hash's low bits: mix them, since
+// std::hash of an integer is often the identity (splitmix64's finalizer).
+inline std::uint64_t
+ht_mix(std::uint64_t h) noexcept
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h;
+}
+
+} // namespace detail
+
+// A typed smr_ht: intrusive (objects derive from ht_hook and stay the
+// caller's), keyed by KeyOf{}(obj) (a Key, or something that converts to
+// one), hashed by Hash and compared by Eq.  Readers pass the guard of the
+// table's domain, so a lookup outside a section does not compile;
+// writers are lock-free and may run on any number of threads.  The table
+// never frees an object: after erase or replace returns true the removed
+// object is the caller's but may still be read by readers, so hand it to
+// smr::retire, to its smr::pool<T>'s free, or free it after a grace
+// period.
+//
+//     struct conn : smr::ht_hook { std::uint64_t id; ... };
+//     struct conn_id { std::uint64_t operator()(const conn &c) const
+//                      { return c.id; } };
+//     smr::ht<conn, std::uint64_t, conn_id> table(dom);
+//     { smr::guard g(dom); if (conn *c = table.lookup(42, g)) ...; }
+//     if (table.erase(*c)) smr::retire(dom, c);
+//
+// Memory ordering: only the C calls' (smr_ht(3)): an inserted object's
+// initialisation is visible to a reader that finds it.  Not copyable;
+// movable.  The destructor needs an empty table (it aborts with a message
+// if objects remain: their memory is the caller's, and the table cannot
+// know how to release it); call it outside every read section.
+template <class T, class Key, class KeyOf, class Hash = std::hash<Key>,
+    class Eq = std::equal_to<Key>>
+class ht {
+    static_assert(std::is_base_of_v<ht_hook, T>,
+        "smr::ht<T, ...>: T must derive from smr::ht_hook");
+
+public:
+    struct options {
+        std::size_t init_buckets = 0;   // 0: 16
+        std::size_t min_buckets = 0;    // automatic shrink floor (0: 16)
+        std::size_t max_buckets = 0;    // automatic growth ceiling
+        bool manual_resize = false;     // SMR_HT_MANUAL_RESIZE
+        const char *name = nullptr;
+    };
+
+    explicit ht(domain_ref d) : ht(d, options{}) {}
+
+    ht(domain_ref d, const options &o)
+    {
+        ::smr_ht_args a{};
+
+        a.hash = &hash_tr;
+        a.match = &match_tr;
+        a.arg = nullptr;
+        a.name = o.name;
+        a.init_buckets = o.init_buckets;
+        a.min_buckets = o.min_buckets;
+        a.max_buckets = o.max_buckets;
+        a.flags = o.manual_resize ? SMR_HT_MANUAL_RESIZE : 0;
+        h_ = ::smr_ht_create(d.get(), &a);
+        if (h_ == nullptr)
+            detail::fail(errno, "smr_ht_create");
+    }
+
+    ht(const ht &) = delete;
+    ht &operator=(const ht &) = delete;
+    ht(ht &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    ht &
+    operator=(ht &&o) noexcept
+    {
+        if (this != &o) {
+            destroy();
+            h_ = std::exchange(o.h_, nullptr);
+        }
+        return *this;
+    }
+    ~ht() { destroy(); }
+
+    // Readers: inside a section of the table's domain.  The object found
+    // is valid until that section ends.
+    T *
+    lookup(const Key &k, const section &) const noexcept
+    {
+        return owner(::smr_ht_lookup(h_, &k));
+    }
+    // The next object after obj with key k (duplicates), or nullptr.
+    T *
+    next_dup(T &obj, const Key &k, const section &) const noexcept
+    {
+        return owner(::smr_ht_next_dup(h_, node(obj), &k));
+    }
+    // f(T &) for every object (in no useful order; one present for the
+    // whole walk is seen once, one inserted or removed meanwhile may or
+    // may not be).
+    template <class F>
+    void
+    for_each(const section &, F &&f) const
+    {
+        for (::smr_ht_node *n = ::smr_ht_first(h_); n != nullptr;
+            n = ::smr_ht_next(h_, n))
+            f(*owner(n));
+    }
+
+    // Writers (lock-free; inside or outside a section).
+    void
+    insert(T &obj) noexcept
+    {
+        Key k = KeyOf{}(obj);
+
+        ::smr_ht_insert(h_, node(obj), &k);
+    }
+    // &obj if it was inserted, else the object already there under its
+    // key (valid while the caller's own section lasts: pass one).
+    T *
+    insert_unique(T &obj, const section &) noexcept
+    {
+        Key k = KeyOf{}(obj);
+
+        return owner(::smr_ht_insert_unique(h_, node(obj), &k));
+    }
+    // true: obj is out (the caller's to reclaim); false: someone else
+    // removed it first.
+    [[nodiscard]] bool
+    erase(T &obj) noexcept
+    {
+        return ::smr_ht_delete(h_, node(obj)) == 0;
+    }
+    // nu (same key, not in a table) takes old's place in one step.  true:
+    // old is out (the caller's to reclaim); false: old was already gone
+    // and nu was not inserted.
+    [[nodiscard]] bool
+    replace(T &old, T &nu) noexcept
+    {
+        return ::smr_ht_replace(h_, node(old), node(nu)) == 0;
+    }
+
+    // 0, EINVAL or ENOMEM (the table keeps its size).
+    int resize(std::size_t nbuckets) noexcept
+    {
+        return ::smr_ht_resize(h_, nbuckets);
+    }
+    std::size_t size() const noexcept { return ::smr_ht_count(h_); }
+    std::size_t buckets() const noexcept { return ::smr_ht_buckets(h_); }
+    ::smr_ht_t get() const noexcept { return h_; }
+
+private:
+    static ::smr_ht_node *
+    node(T &obj) noexcept
+    {
+        return &static_cast<ht_hook &>(obj).ht_node_;
+    }
+    // ht_hook is standard-layout with the node its first member, so the
+    // node's address is the hook's (pointer-interconvertible).
+    static T *
+    owner(::smr_ht_node *n) noexcept
+    {
+        return n == nullptr ? nullptr :
+            static_cast<T *>(reinterpret_cast<ht_hook *>(n));
+    }
+    static const T *
+    owner(const ::smr_ht_node *n) noexcept
+    {
+        return static_cast<const T *>(reinterpret_cast<const ht_hook *>(n));
+    }
+    static std::uint64_t
+    hash_tr(const void *key, void *) noexcept
+    {
+        return detail::ht_mix(static_cast<std::uint64_t>(
+            Hash{}(*static_cast<const Key *>(key))));
+    }
+    static bool
+    match_tr(const ::smr_ht_node *n, const void *key, void *) noexcept
+    {
+        return Eq{}(Key(KeyOf{}(*owner(n))), *static_cast<const Key *>(key));
+    }
+    void
+    destroy() noexcept
+    {
+        if (h_ != nullptr && ::smr_ht_destroy(h_) != 0) {
+            std::fprintf(stderr, "libsmr: smr::ht destroyed with objects "
+                "still in it (erase and reclaim them first)\n");
+            std::abort();
+        }
+        h_ = nullptr;
+    }
+
+    ::smr_ht_t h_ = nullptr;
 };
 
 } // namespace smr

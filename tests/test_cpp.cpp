@@ -571,6 +571,138 @@ test_pool()
     CHECK(thrown);
 }
 
+// ---- smr::ht ------------------------------------------------------------
+
+struct htitem : smr::ht_hook {
+    std::uint64_t key;
+    int val;
+    static std::atomic<int> dtors;
+    htitem(std::uint64_t k, int v) : key(k), val(v) {}
+    ~htitem() { dtors.fetch_add(1, std::memory_order_relaxed); }
+};
+std::atomic<int> htitem::dtors{0};
+
+struct item_key {
+    std::uint64_t operator()(const htitem &i) const noexcept { return i.key; }
+};
+
+using item_table = smr::ht<htitem, std::uint64_t, item_key>;
+
+// A lookup without a guard, or with a temporary one, does not compile.
+template <class H, class = void>
+struct ht_lookup_unguarded : std::false_type {};
+template <class H>
+struct ht_lookup_unguarded<H, std::void_t<decltype(std::declval<const H &>()
+    .lookup(std::uint64_t{}))>> : std::true_type {};
+static_assert(!ht_lookup_unguarded<item_table>::value,
+    "smr::ht::lookup needs a section");
+static_assert(!std::is_copy_constructible_v<item_table>, "ht: not copyable");
+static_assert(std::is_nothrow_move_constructible_v<item_table>,
+    "ht: movable");
+
+void
+test_ht()
+{
+    for (int flags : { 0, SMR_LAZY, SMR_DEFERRED }) {
+        smr::domain d("cpp-ht", 4, flags);
+        item_table t(d);
+        std::vector<htitem *> v;
+
+        htitem::dtors.store(0);
+        for (std::uint64_t k = 0; k < 2000; k++) {
+            v.push_back(new htitem(k, int(k) * 3));
+            t.insert(*v.back());
+        }
+        CHECK(t.size() == 2000);
+        CHECK(t.buckets() >= 16);
+        {
+            smr::guard g(d);
+            int found = 0;
+            for (std::uint64_t k = 0; k < 2000; k++) {
+                htitem *i = t.lookup(k, g);
+                found += i != nullptr && i->val == int(k) * 3;
+            }
+            CHECK(found == 2000);
+            CHECK(t.lookup(5000, g) == nullptr);
+            int n = 0;
+            t.for_each(g, [&](htitem &) { n++; });
+            CHECK(n == 2000);
+            // Unique insert of a present key returns the one there.
+            htitem dup(7, -1);
+            CHECK(t.insert_unique(dup, g) == v[7]);
+            htitem fresh(9000, 1);
+            CHECK(t.insert_unique(fresh, g) == &fresh);
+            CHECK(t.erase(fresh));
+            // Duplicates.
+            htitem twin(11, 99);
+            t.insert(twin);
+            htitem *a = t.lookup(11, g), *b = a ? t.next_dup(*a, 11, g) :
+                nullptr;
+            CHECK(a != nullptr && b != nullptr && a != b);
+            CHECK(t.erase(twin));
+        }
+        // Replace in one step; the old object is the caller's.
+        htitem *nu = new htitem(42, 4242);
+        CHECK(t.replace(*v[42], *nu));
+        {
+            htitem again(42, 0);
+            CHECK(!t.replace(*v[42], again));   // v[42] is already out
+        }
+        smr::retire(d, v[42]);
+        v[42] = nu;
+        {
+            smr::lazy_guard g(d);
+            htitem *i = t.lookup(42, g);
+            CHECK(i == nu && i->val == 4242);
+        }
+        // Erase everything; a reader inside holds its object alive.
+        std::atomic<int> inside{0}, go{0}, ok{0};
+        std::thread r([&] {
+            smr::guard g(d);
+            htitem *i = t.lookup(100, g);
+            inside.store(1);
+            while (go.load() == 0)
+                std::this_thread::yield();
+            ok.store(i != nullptr && i->val == 300 ? 1 : 0);
+        });
+        while (inside.load() == 0)
+            std::this_thread::yield();
+        for (htitem *i : v) {
+            CHECK(t.erase(*i));
+            smr::retire(d, i);
+        }
+        CHECK(t.size() == 0);
+        std::this_thread::sleep_for(20ms);
+        // The reader entered before these erases: none of the 2000 may be
+        // deleted yet (only the four stack items and, maybe, 42's first,
+        // retired before the reader entered).
+        CHECK(htitem::dtors.load() <= 5);
+        go.store(1);
+        r.join();
+        CHECK(ok.load() == 1);
+        CHECK(t.resize(64) == 0);
+        d.barrier();
+        // Every object deleted once: the 2000 in v (42's replacement among
+        // them), 42's first, and the four stack items.
+        if (htitem::dtors.load() != 2005)
+            std::fprintf(stderr, "test_cpp: ht: %d destructors\n",
+                htitem::dtors.load());
+        CHECK(htitem::dtors.load() == 2005);
+    }
+    // Bad arguments: EINVAL, as smr_ht_create's.
+    bool thrown = false;
+    try {
+        smr::domain d("cpp-ht-bad");
+        item_table::options o;
+        o.init_buckets = 64;
+        o.max_buckets = 16;
+        item_table bad(d, o);
+    } catch (const std::system_error &e) {
+        thrown = e.code().value() == EINVAL;
+    }
+    CHECK(thrown);
+}
+
 // ---- generation-stamp stress ---------------------------------------------
 
 // Objects carry a state word and a generation; the destructor marks them
@@ -720,6 +852,7 @@ main(int argc, char **argv)
     test_pointer();
     test_retire();
     test_pool();
+    test_ht();
     for (const char *m : { "default", "deferred", "lazy" })
         if (stress(m, 0.3) != 0)
             failures++;
