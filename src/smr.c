@@ -1402,17 +1402,19 @@ smr__reports_on(smr_t smr)
 /*
  * The grace period a domain needs when no reader holds a section long
  * (src/smr_util.h, the adaptive cap): 1 ms, the age at which a partial
- * bucket or batch is queued anyway, plus one scheduling period (10 ms: a
+ * bucket or batch is queued anyway, plus one scheduling period (24 ms: a
  * reader preempted inside a short section, as on a core it shares with a
  * writer, runs again within one; Linux CFS's default latency target is
- * 6 ms x (1 + log2 CPUs), capped at 24 ms); a fence-free lazy domain adds
+ * 6 ms x (1 + log2 CPUs), capped at 24 ms; 10 ms still let paced writers
+ * on a shared core block about once in 5 million frees); a fence-free
+ * lazy domain adds
  * two ticks, since its goals lie one step in the future and the clock
  * moves at most once per tick (src/smr_lazy.c).
  */
 uint64_t
 smr__grace_budget_ns(smr_t smr)
 {
-    uint64_t ns = 11000000;
+    uint64_t ns = 25000000;
 
     smr__check(smr, "smr__grace_budget_ns");
     if (smr->h.d_flags & SMR__F_LAZY_FAST)

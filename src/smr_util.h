@@ -58,7 +58,7 @@ struct smr__retire_conf *smr__retire_conf(smr_t smr);
  * guessed:
  *
  *  - raise: a queue past k_cur whose oldest batch has waited less than
- *    the domain's grace budget (smr__grace_budget_ns: 11 ms, plus two
+ *    the domain's grace budget (smr__grace_budget_ns: 25 ms, plus two
  *    ticks on fence-free lazy domains) is not held up by a reader; it is
  *    the free rate.  k_cur doubles, up to the hard bound, and the caller
  *    does not wait.  Only a head older than the budget (a reader inside
