@@ -254,6 +254,12 @@ table_init(struct table *t, size_t nbuckets)
     pa.smr = t->smr;
     pa.ctor = conn_ctor;
     pa.dtor = conn_dtor;
+    /* The garbage this server accepts: 16384 pending connections (4 MiB).
+     * Below it the pool's cap adapts to close rate x grace period; the
+     * default bound (16 MiB of objects) would let a reader preempted for
+     * a few milliseconds grow the steady state by 12 MiB, which is not
+     * what "flat under churn" asks of an in_pcb table. */
+    pa.pending_cap = 16384;
     if ((t->pool = smr_pool_create_args("conn", &pa)) == NULL)
         return errno;
     if ((t->b = aligned_alloc(64, n * sizeof(*t->b))) == NULL)
