@@ -257,7 +257,9 @@ idle_pool(int flags, bool reclaimer)
             atomic_load(&pool_dtors), pool_pending(f.p));
         cr_assert_eq(pool_pending(f.p), 0);
         smr_pool_stats(f.p, &st);
-        cr_assert_eq(st.buckets_taken, 1, "the idle bucket was not taken "
+        /* At least once: a freer descheduled for a tick halfway through
+         * its frees has its bucket taken in two parts. */
+        cr_assert_geq(st.buckets_taken, 1, "the idle bucket was not taken "
             "by the reclaimer");
     } else {
         /* The default (no worker): the objects wait in the idle thread's
