@@ -500,12 +500,7 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
         }
     }
     for (int r = -1; r < rounds; r++) {          /* -1: warm-up */
-        for (int i = n - 1; i > 0; i--) {
-            int j = (int)(splitmix64(&g_rng) % (uint64_t)(i + 1));
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
+        bench_shuffle(order, n, &g_rng);
         g_iters = r < 0 ? (iters + 9) / 10 : iters;
         for (int k = 0; k < n; k++) {
             int s = order[k];

@@ -918,12 +918,7 @@ main(int argc, char **argv)
             order[nord++] = s;
     /* Round -1 is a warm-up (a tenth of the work), not recorded. */
     for (int r = -1; r < rounds; r++) {
-        for (int i = nord - 1; i > 0; i--) {
-            int j = (int)(splitmix64(&rng) % (uint64_t)(i + 1));
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
+        bench_shuffle(order, nord, &rng);
         g_iters = r < 0 ? (iters + 9) / 10 : iters;
         for (int k = 0; k < nord; k++) {
             int s = order[k];

@@ -74,6 +74,20 @@ splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+/* Shuffle order[0..n) in place (Fisher-Yates, splitmix64): each round of
+ * a benchmark runs its schemes in a fresh order. */
+static inline void
+bench_shuffle(int *order, int n, uint64_t *rng)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(splitmix64(rng) % (uint64_t)(i + 1));
+        int t = order[i];
+
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
 /* "model name" from /proc/cpuinfo, or "unknown". */
 static inline void
 cpu_model(char *buf, size_t len)
