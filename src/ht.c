@@ -857,6 +857,16 @@ ht_set_check_mask(struct smr_ht *ht)
         __atomic_store_n(&ht->h_check_mask, p - 1, __ATOMIC_RELAXED);
 }
 
+/* Bucket slots to link or unlink in one resize step: what is left of the
+ * level, within the caller's budget and HT_RESIZE_CHUNK. */
+static inline size_t
+ht_chunk(size_t left, size_t budget)
+{
+    if (left > budget)
+        left = budget;
+    return left > HT_RESIZE_CHUNK ? HT_RESIZE_CHUNK : left;
+}
+
 /*
  * The resize engine.  Under h_resize_mtx, the table is in one of:
  *
@@ -891,10 +901,7 @@ ht_step(struct smr_ht *ht, bool may_wait, size_t budget)
 
             if (budget == 0)
                 break;
-            if (k > budget)
-                k = budget;
-            if (k > HT_RESIZE_CHUNK)
-                k = HT_RESIZE_CHUNK;
+            k = ht_chunk(k, budget);
             ht_link_range(ht, l, ht->h_next, ht->h_next + k);
             budget -= k;
             if ((ht->h_next += k) < n)
@@ -922,10 +929,7 @@ ht_step(struct smr_ht *ht, bool may_wait, size_t budget)
 
             if (budget == 0)
                 break;
-            if (k > budget)
-                k = budget;
-            if (k > HT_RESIZE_CHUNK)
-                k = HT_RESIZE_CHUNK;
+            k = ht_chunk(k, budget);
             ht_unlink_range(ht, l, ht->h_next, ht->h_next + k);
             budget -= k;
             if ((ht->h_next += k) < n)
