@@ -242,6 +242,10 @@ struct smr__tent {
     smr_seq_t t_word;         /* owner-written; read by pollers */
     uint64_t t_id;            /* d_id of the domain, 0: free (slow paths) */
     struct smr__slot *t_slot; /* the domain's record of this thread */
+    /* A statically declared domain's thread-local word pointer that points
+     * at t_word (SMR_DEFINE_STATIC, below), NULL if none: the owner resets
+     * it when the entry goes (detach, thread exit, fork). */
+    smr_seq_t **t_cache;
 } __attribute__((aligned(32)));
 struct smr__thread_hot {
     struct smr__tent ent[SMR__TFAST];
@@ -544,6 +548,154 @@ SMR__INLINE void
 smr_lazy_exit(smr_t smr)
 {
     smr_exit(smr);
+}
+#endif /* SMR_NO_INLINE */
+
+/* ------------------------------------------------------------------ */
+/* (+) Statically declared domains                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A domain declared at file scope, as Linux's DEFINE_STATIC_SRCU, for the
+ * program's few long-lived domains:
+ *
+ *     SMR_DEFINE_STATIC_LAZY(conn_smr);        (or SMR_DEFINE_STATIC: fenced)
+ *     ...
+ *     smr_static_enter(conn_smr);
+ *     p = smr_entered_load(&g_conn, smr_static(conn_smr));
+ *     ...
+ *     smr_static_exit(conn_smr);
+ *     pool = smr_pool_create("conns", sizeof(struct conn), 0,
+ *         smr_static(conn_smr), 0);
+ *
+ * Its sections address the thread's word through a thread-local pointer of
+ * the program's own and load the clock from the declared object, so an
+ * enter is two thread-local loads, one clock load and one store, with no
+ * handle, offset or table to follow (smr_enter(smr) follows all three).
+ * smr_static(name) is the domain's smr_t for every other call; the
+ * domain is built at its first use and is never destroyed (smr_destroy
+ * reports it and does nothing).  The kind is part of the declaration:
+ * smr_static_enter runs the fence-free lazy section on a _LAZY domain
+ * (fenced, through a call, where no asymmetric barrier exists) and the
+ * fenced section otherwise; smr_enter/smr_lazy_enter on smr_static(name)
+ * work as on any domain and nest with it.
+ *
+ *   SMR_DEFINE_STATIC(name), SMR_DEFINE_STATIC_LAZY(name)
+ *                            internal linkage (one translation unit)
+ *   SMR_DEFINE(name), SMR_DEFINE_LAZY(name)
+ *                            external linkage, with in other units
+ *   SMR_DECLARE(name), SMR_DECLARE_LAZY(name)  (the same kind: a
+ *                            mismatch is not caught, as with any extern)
+ *
+ * The pointer is an initial-exec __thread variable of the declaring
+ * program (8 bytes per domain per thread; in a library loaded with dlopen
+ * it takes glibc's static TLS surplus).  It starts at smr__static_free, a
+ * word that is never idle, so a thread's first section goes out of line:
+ * it claims the thread's slot and points the variable at its table entry
+ * (not for a domain past the threads' table, nor a lazy one without an
+ * asymmetric barrier: those stay on the call).  The library resets it when
+ * the entry goes (smr_thread_detach, thread exit, the fork child), so it
+ * never outlives its table.  A library that can be unloaded (dlclose)
+ * must not define one: the domain lives in its data.  Sections are
+ * async-signal-safe once smr_thread_attach(smr_static(name)) ran on the
+ * thread (or one section did).
+ */
+struct smr__static {
+    /* The domain, built here in place (src/smr.c checks the size). */
+    union {
+        unsigned char space[32 * SMR__CACHE_LINE];  /* first: { 0 } */
+        struct smr__domain_hot h;
+    } st_u __attribute__((aligned(SMR__SLOT_ALIGN)));
+    const char *st_name;
+    uint32_t st_flags;          /* SMR_LAZY or 0 */
+    uint32_t st_state;          /* 0 new, 1 being built, 2 ready (atomic) */
+};
+/* The kind, as a size the inline path reads at compile time. */
+struct smr__static_fenced { struct smr__static s; char st_kind[1]; };
+struct smr__static_lazy { struct smr__static s; char st_kind[2]; };
+#define SMR__STATIC_LAZY(name) (sizeof((name).st_kind) == 2)
+#define SMR__STATIC_W(name) name##__smr_w
+
+/* Never idle (SMR__W_FREE) and never written: the start of every
+ * thread-local pointer. */
+extern SMR_API smr_seq_t smr__static_free;
+/* The domain of st, built on first use; NULL (errno ENOMEM) if it cannot
+ * be, and the next call tries again. */
+SMR_API smr_t smr__static_init(struct smr__static *st);
+SMR_API void smr__static_enter_slow(struct smr__static *st, smr_seq_t **wp,
+    bool lazy);
+SMR_API void smr__static_exit_slow(struct smr__static *st);
+
+#define SMR__STATIC_DEF(cls, type, name, flags)                          \
+    cls type name = { { { { 0 } }, #name, (flags), 0 }, { 0 } };         \
+    cls __thread smr_seq_t *SMR__STATIC_W(name)                          \
+        __attribute__((tls_model("initial-exec"), unused)) =              \
+        &smr__static_free
+#define SMR__STATIC_DECL(type, name)                                     \
+    extern type name;                                                   \
+    extern __thread smr_seq_t *SMR__STATIC_W(name)                       \
+        __attribute__((tls_model("initial-exec")))
+#define SMR_DEFINE_STATIC(name)                                         \
+    SMR__STATIC_DEF(static, struct smr__static_fenced, name, 0)
+#define SMR_DEFINE_STATIC_LAZY(name)                                    \
+    SMR__STATIC_DEF(static, struct smr__static_lazy, name, SMR_LAZY)
+#define SMR_DEFINE(name)                                                \
+    SMR__STATIC_DEF(, struct smr__static_fenced, name, 0)
+#define SMR_DEFINE_LAZY(name)                                           \
+    SMR__STATIC_DEF(, struct smr__static_lazy, name, SMR_LAZY)
+#define SMR_DECLARE(name) SMR__STATIC_DECL(struct smr__static_fenced, name)
+#define SMR_DECLARE_LAZY(name) SMR__STATIC_DECL(struct smr__static_lazy, name)
+
+#if defined(SMR_NO_INLINE)
+#define smr_static(name) smr__static_init(&(name).s)
+#define smr_static_enter(name)                                          \
+    (SMR__STATIC_LAZY(name) ? smr_lazy_enter(smr_static(name)) :        \
+        smr_enter(smr_static(name)))
+#define smr_static_exit(name) smr_exit(smr_static(name))
+#else
+#define smr_static(name) smr__static_get(&(name).s)
+#define smr_static_enter(name)                                          \
+    smr__static_enter(&(name).s, &SMR__STATIC_W(name), SMR__STATIC_LAZY(name))
+#define smr_static_exit(name)                                           \
+    smr__static_exit(&(name).s, &SMR__STATIC_W(name))
+
+SMR_API inline smr_t smr__static_get(struct smr__static *st);
+SMR_API inline void smr__static_enter(struct smr__static *st,
+    smr_seq_t **wp, bool lazy);
+SMR_API inline void smr__static_exit(struct smr__static *st, smr_seq_t **wp);
+
+/* Acquire: partner of the release store of st_state in smr__static_init,
+ * so the domain built there is seen whole. */
+SMR__INLINE smr_t
+smr__static_get(struct smr__static *st)
+{
+    if (__builtin_expect(__atomic_load_n(&st->st_state, __ATOMIC_ACQUIRE) ==
+        2, 1))
+        return (smr_t)(void *)&st->st_u;
+    return smr__static_init(st);
+}
+
+/*
+ * The same enter as smr_enter's (smr__enter_word: one load, one store, the
+ * publish and its fences, the nesting and signal rules), on the word *wp
+ * points at and the clock in st.  *wp is this thread's table entry only
+ * after this thread's own out-of-line enter built the domain and pointed
+ * it there (program order), so the clock read here is initialized.
+ */
+SMR__INLINE void
+smr__static_enter(struct smr__static *st, smr_seq_t **wp, bool lazy)
+{
+    smr_t smr = (smr_t)(void *)&st->st_u;
+
+    if (__builtin_expect(!smr__enter_word(smr, *wp, lazy), 0))
+        smr__static_enter_slow(st, wp, lazy);
+}
+
+SMR__INLINE void
+smr__static_exit(struct smr__static *st, smr_seq_t **wp)
+{
+    if (__builtin_expect(!smr__exit_word(*wp), 0))
+        smr__static_exit_slow(st);
 }
 #endif /* SMR_NO_INLINE */
 

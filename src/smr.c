@@ -160,6 +160,10 @@ extern inline void smr_enter(smr_t smr);
 extern inline void smr_exit(smr_t smr);
 extern inline void smr_lazy_enter(smr_t smr);
 extern inline void smr_lazy_exit(smr_t smr);
+extern inline smr_t smr__static_get(struct smr__static *st);
+extern inline void smr__static_enter(struct smr__static *st, smr_seq_t **wp,
+    bool lazy);
+extern inline void smr__static_exit(struct smr__static *st, smr_seq_t **wp);
 
 SMR_API void (*volatile smr__test_hook)(smr_t smr, int point);
 
@@ -181,7 +185,7 @@ struct smr__thread {
                                                 * share a line (pair) */
 
 /* A free entry: the read path goes out of line on its word. */
-#define SMR__TENT_EMPTY { SMR__W_FREE, 0, NULL }
+#define SMR__TENT_EMPTY { SMR__W_FREE, 0, NULL, NULL }
 /* Threads that never entered a section: every word is free, never written
  * (as is every table's last entry, the sentinel). */
 static struct smr__thread_hot smr__empty_hot = {
@@ -567,6 +571,26 @@ smr__tent_clear(struct smr__tent *e)
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     atomic_store_rlx(&e->t_id, 0);
     atomic_store_rlx(&e->t_slot, NULL);
+    atomic_store_rlx(&e->t_cache, NULL);
+}
+
+/*
+ * The owner lets go of its table entry e (detach, thread exit, the fork
+ * child): a statically declared domain's thread-local pointer to e's word
+ * goes back to smr__static_free first, so that pointer never outlives the
+ * entry, which may go to another thread's table later.  The owner only
+ * (the pointer is its __thread variable).
+ */
+static void
+smr__tent_uncache(struct smr__tent *e)
+{
+    smr_seq_t **wp = atomic_load_rlx(&e->t_cache);
+
+    if (wp != NULL) {
+        atomic_store_rlx(wp, &smr__static_free);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        atomic_store_rlx(&e->t_cache, NULL);
+    }
 }
 
 /* Where slot s's owner publishes (its table entry, or the slot itself). */
@@ -830,6 +854,7 @@ smr_thread_detach(smr_t smr)
         smr__die(smr, "smr_thread_detach inside a read section");
     /* Under the registry lock, like smr_destroy's clearing. */
     pthread_mutex_lock(&smr__glock);
+    smr__tent_uncache(smr__tent_of(smr__thread_self(), smr->h.d_idx));
     smr__tent_clear(smr__tent_of(smr__thread_self(), smr->h.d_idx));
     pthread_mutex_unlock(&smr__glock);
     pthread_mutex_lock(&smr->d_lock);
@@ -856,6 +881,9 @@ smr__thread_exit(void *arg)
     pthread_mutex_lock(&smr__glock);
     for (uint32_t i = 0; i < n; i++) {
         struct smr__tent *e = smr__tent_of(t, i);
+        /* A static domain's pointer goes first: a destructor that runs
+         * after this one may enter again (it gets a new table). */
+        smr__tent_uncache(e);
         if (e->t_id == 0)
             continue;
         smr = i < smr__ndomains ? smr__domains[i] : NULL;
@@ -1055,29 +1083,19 @@ smr__set_lazy_off(struct smr_domain *smr)
         smr->h.d_off : SMR__OFF_SENTINEL;
 }
 
-SMR_API smr_t
-smr_create(const char *name, int limit, int flags)
+/*
+ * Build a domain in the zeroed memory at smr (smr_create's, or a static
+ * domain's storage) and register it.  0 or ENOMEM (nothing registered, the
+ * slot chunk freed; the caller owns the memory).
+ */
+static int
+smr__domain_init(struct smr_domain *smr, const char *name, int limit,
+    uint32_t flags)
 {
-    struct smr_domain *smr;
     uint32_t idx;
 
-    if ((flags & ~(SMR_LAZY | SMR_DEFERRED)) != 0 ||
-        (flags & (SMR_LAZY | SMR_DEFERRED)) == (SMR_LAZY | SMR_DEFERRED) ||
-        limit < 0) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (pthread_once(&smr__once, smr__init_once) != 0 || smr__once_err != 0) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (posix_memalign((void **)&smr, _Alignof(struct smr_domain), sizeof(*smr)) != 0) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    memset(smr, 0, sizeof(*smr));
     snprintf(smr->d_name, sizeof(smr->d_name), "%s", name ? name : "smr");
-    smr->h.d_flags = (uint32_t)flags;
+    smr->h.d_flags = flags;
     smr->d_limit = limit > 0 ? limit : 1;
     smr->h.s_wr_seq = SMR__SEQ_INIT;
     smr->s_rd_seq = SMR__SEQ_INIT;
@@ -1090,9 +1108,8 @@ smr_create(const char *name, int limit, int flags)
     pthread_mutex_lock(&smr->d_lock);
     if (smr__slots_grow(smr) != 0) {
         pthread_mutex_unlock(&smr->d_lock);
-        free(smr);
-        errno = ENOMEM;
-        return NULL;
+        free(smr->d_used);
+        return ENOMEM;
     }
     pthread_mutex_unlock(&smr->d_lock);
     if (flags & SMR_LAZY)
@@ -1108,9 +1125,7 @@ smr_create(const char *name, int limit, int flags)
             pthread_mutex_unlock(&smr__glock);
             free(smr->d_chunks[0]);
             free(smr->d_used);
-            free(smr);
-            errno = ENOMEM;
-            return NULL;
+            return ENOMEM;
         }
         memset(nd + smr__ndomains, 0, (n - smr__ndomains) * sizeof(*nd));
         smr__domains = nd;
@@ -1136,7 +1151,136 @@ smr_create(const char *name, int limit, int flags)
                 "inline_table 0)", (unsigned)idx, SMR__TFAST - 1);
     }
 #endif
+    return 0;
+}
+
+SMR_API smr_t
+smr_create(const char *name, int limit, int flags)
+{
+    struct smr_domain *smr;
+    int error;
+
+    if ((flags & ~(SMR_LAZY | SMR_DEFERRED)) != 0 ||
+        (flags & (SMR_LAZY | SMR_DEFERRED)) == (SMR_LAZY | SMR_DEFERRED) ||
+        limit < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (pthread_once(&smr__once, smr__init_once) != 0 || smr__once_err != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (posix_memalign((void **)&smr, _Alignof(struct smr_domain), sizeof(*smr)) != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(smr, 0, sizeof(*smr));
+    if ((error = smr__domain_init(smr, name, limit, (uint32_t)flags)) != 0) {
+        free(smr);
+        errno = error;
+        return NULL;
+    }
     return smr;
+}
+
+/* ---- statically declared domains (smr.h, SMR_DEFINE_STATIC) ----------- */
+
+_Static_assert(sizeof(struct smr_domain) <=
+    sizeof(((struct smr__static *)0)->st_u),
+    "struct smr__static's storage must hold a domain");
+_Static_assert(_Alignof(struct smr_domain) <= _Alignof(struct smr__static),
+    "struct smr__static's storage must be aligned as a domain");
+_Static_assert(offsetof(struct smr__static, st_u) == 0,
+    "the domain is at the start of struct smr__static");
+
+/* Never idle, never written (the fast path goes out of line on it). */
+SMR_API smr_seq_t smr__static_free = SMR__W_FREE;
+
+/* Builds one static domain at a time; never held with smr__glock. */
+static pthread_mutex_t smr__static_lock = PTHREAD_MUTEX_INITIALIZER;
+
+SMR_API smr_t
+smr__static_init(struct smr__static *st)
+{
+    struct smr_domain *smr = (struct smr_domain *)(void *)&st->st_u;
+    int error = 0;
+
+    if (__atomic_load_n(&st->st_state, __ATOMIC_ACQUIRE) == 2)
+        return smr;
+    if (pthread_once(&smr__once, smr__init_once) != 0 || smr__once_err != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if ((st->st_flags & ~(uint32_t)SMR_LAZY) != 0)
+        smr__die(NULL, "static domain \"%s\": flags %#x (not built by "
+            "SMR_DEFINE_STATIC?)", st->st_name ? st->st_name : "?",
+            (unsigned)st->st_flags);
+    pthread_mutex_lock(&smr__static_lock);
+    if (__atomic_load_n(&st->st_state, __ATOMIC_RELAXED) != 2) {
+        /* Zero, as smr_create's memory is, whatever a failed try left. */
+        memset(&st->st_u, 0, sizeof(st->st_u));
+        error = smr__domain_init(smr, st->st_name, 0,
+            st->st_flags | SMR__F_STATIC);
+        /* Release: partner of the acquire load in smr__static_get (and
+         * above): a thread that reads 2 sees the domain whole. */
+        if (error == 0)
+            __atomic_store_n(&st->st_state, 2, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&smr__static_lock);
+    if (error != 0) {
+        errno = error;
+        return NULL;
+    }
+    return smr;
+}
+
+/*
+ * smr_static_enter found *wp not ours to use inline: the thread's first
+ * section on the domain (*wp is smr__static_free), nesting past 254, a
+ * domain past the threads' table or a lazy one with fenced readers (*wp
+ * stays free: every section comes here, like smr_enter's sentinel).
+ * Enter through the slot as smr__enter_slow does, then point *wp at the
+ * entry when the inline path may use it.  A signal handler that runs in
+ * between does the same whole, so either order leaves *wp right.
+ */
+SMR_API void
+smr__static_enter_slow(struct smr__static *st, smr_seq_t **wp, bool lazy)
+{
+    smr_t smr = smr__static_init(st);
+    struct smr__thread *t;
+    struct smr__slot *s;
+    bool fast;
+
+    if (smr == NULL)
+        smr__die(NULL, "static domain \"%s\": cannot be built (%s) inside "
+            "smr_static_enter; call smr_static() first to get NULL instead",
+            st->st_name ? st->st_name : "?", strerror(errno));
+    if (lazy != ((smr->h.d_flags & SMR_LAZY) != 0))
+        smr__die(smr, "smr_static_enter: the domain is declared %s here "
+            "and defined %s (SMR_DECLARE/SMR_DEFINE of different kinds)",
+            lazy ? "lazy" : "fenced", lazy ? "fenced" : "lazy");
+    fast = !lazy || (smr->h.d_flags & SMR__F_LAZY_FAST) != 0;
+    s = smr__slot_slow(smr);
+    smr__enter_on(smr, s, lazy && fast);
+    if (*wp == &smr__static_free && fast && smr->h.d_idx < SMR__TFAST - 1 &&
+        (t = smr__thread_self()) != NULL) {
+        struct smr__tent *e = &t->hot.ent[smr->h.d_idx];
+
+        /* The record first, so whoever lets go of the entry resets *wp. */
+        atomic_store_rlx(&e->t_cache, wp);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        atomic_store_rlx(wp, &e->t_word);
+    }
+}
+
+/* smr_static_exit found depth 0 or 255 at *wp, or *wp is free. */
+SMR_API void
+smr__static_exit_slow(struct smr__static *st)
+{
+    if (__atomic_load_n(&st->st_state, __ATOMIC_ACQUIRE) != 2)
+        smr__die(NULL, "smr_static_exit on \"%s\" without smr_static_enter",
+            st->st_name ? st->st_name : "?");
+    smr__exit_slow((smr_t)(void *)&st->st_u);
 }
 
 #if SMR_CONFIG_DEBUG
@@ -1161,6 +1305,13 @@ smr_destroy(smr_t smr)
     if (smr == NULL)
         return;
     smr__check(smr, "smr_destroy");
+    if (smr->h.d_flags & SMR__F_STATIC) {
+        /* Its storage is the program's and its threads' pointers name
+         * it: a static domain lives as long as the process. */
+        smr__warn(smr, "smr_destroy on a statically declared domain: "
+            "ignored (it lives as long as the process)");
+        return;
+    }
     /* First: its callbacks may still release holds.  Through the hook
      * src/reclaim.c sets before it hangs a reclaimer on any domain, so
      * the core links without it (the torture programs). */
@@ -1768,8 +1919,13 @@ smr__atfork_child(void)
     struct smr__thread_hot *hot = smr__self;
     uint64_t me = hot != &smr__empty_hot ? smr__thread_of(hot)->t_serial : 0;
 
-    if (hot != &smr__empty_hot)
+    if (hot != &smr__empty_hot) {
         smr__thread_of(hot)->t_tid = smr__gettid();
+        /* Static domains' pointers: the next section re-checks the domain
+         * (a lazy one may have lost its barrier, below). */
+        for (uint32_t i = 0; i < SMR__TFAST - 1; i++)
+            smr__tent_uncache(&hot->ent[i]);
+    }
     for (uint32_t i = 0; i < smr__ndomains; i++) {
         struct smr_domain *smr = smr__domains[i];
         if (smr == NULL)

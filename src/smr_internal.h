@@ -67,6 +67,9 @@ _Static_assert((SMR__SEQ_INCR & 511) == 0 && (SMR__SEQ_INIT & 511) == 256,
  * domain (deferred goals are at most INCR ahead, lazy ones 2 * INCR). */
 #define SMR__FUTURE_MAX (4 * SMR__SEQ_INCR)
 
+/* d_flags: declared static (SMR_DEFINE_STATIC): never destroyed. */
+#define SMR__F_STATIC 0x200
+
 #define SMR__MAGIC      0x534d5231u /* "SMR1" */
 #define SMR__MAGIC_DEAD 0x64656164u
 

@@ -13,6 +13,10 @@ struct foo {
 };
 
 static SMR_POINTER(struct foo *) gp;
+/* Statically declared domains: inline, or the exported calls under
+ * SMR_NO_INLINE. */
+SMR_DEFINE_STATIC(hdr_static);
+SMR_DEFINE_STATIC_LAZY(hdr_static_lazy);
 
 int
 main(void)
@@ -50,5 +54,15 @@ main(void)
     if (v != 42)
         return 7;
     puts("OK");
+    smr_static_enter(hdr_static);
+    smr_static_enter(hdr_static_lazy);
+    if (!smr_entered(smr_static(hdr_static)) ||
+        !smr_entered(smr_static(hdr_static_lazy)))
+        return 8;
+    smr_static_exit(hdr_static_lazy);
+    smr_static_exit(hdr_static);
+    if (smr_entered(smr_static(hdr_static)) ||
+        !smr_wait(smr_static(hdr_static), smr_advance(smr_static(hdr_static))))
+        return 9;
     return 0;
 }

@@ -11,6 +11,10 @@ struct foo {
 };
 
 static SMR_POINTER(foo *) gp;
+// Statically declared domains compile as C++ too.
+SMR_DEFINE_STATIC_LAZY(hdr_static);
+SMR_DEFINE(hdr_extern);
+SMR_DECLARE(hdr_extern);
 
 // The C tag is smr_domain, not smr (SPEC §1), so a C++ program may have a
 // namespace smr beside <smr.h> (smr.hpp is one).
@@ -53,6 +57,14 @@ main()
         return 6;
     smr_synchronize(s);
     smr_destroy(s);
+    smr_static_enter(hdr_static);
+    smr_static_enter(hdr_extern);
+    p = smr_entered_load(&gp, smr_static(hdr_static));
+    smr_static_exit(hdr_extern);
+    smr_static_exit(hdr_static);
+    if (p != &f || !smr_wait(smr_static(hdr_extern),
+        smr_advance(smr_static(hdr_extern))))
+        return 8;
     if (v != 42)
         return 7;
     std::puts("OK");

@@ -553,6 +553,78 @@ test_fork(void)
     smr_destroy(smr);
 }
 
+/* ------------------------------------------------------------------ */
+/* Statically declared domains (SMR_DEFINE_STATIC)                     */
+/* ------------------------------------------------------------------ */
+
+SMR_DEFINE_STATIC(pt_static);
+SMR_DEFINE_STATIC_LAZY(pt_static_lazy);
+
+struct sreader {
+    int lazy;
+    pthread_t tid;
+    int inside, leave;  /* atomic */
+};
+
+static void *
+sreader_main(void *arg)
+{
+    struct sreader *r = arg;
+
+    if (r->lazy)
+        smr_static_enter(pt_static_lazy);
+    else
+        smr_static_enter(pt_static);
+    __atomic_store_n(&r->inside, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&r->leave, __ATOMIC_ACQUIRE))
+        sleep_ms(1);
+    if (r->lazy)
+        smr_static_exit(pt_static_lazy);
+    else
+        smr_static_exit(pt_static);
+    return NULL;
+}
+
+static void
+test_static_one(const char *what, smr_t smr, int lazy)
+{
+    struct sreader r = { .lazy = lazy };
+    uint64_t deadline = now_ms() + 30000;
+    smr_seq_t goal;
+
+    check(smr != NULL && strcmp(smr_name(smr), what) == 0,
+        "%s: smr_static builds the domain, named after the declaration",
+        what);
+    if (smr == NULL)
+        return;
+    for (int i = 0; i < 300; i++)       /* past the word's 254 */
+        lazy ? smr_static_enter(pt_static_lazy) : smr_static_enter(pt_static);
+    check(smr_entered(smr), "%s: nested static sections are seen", what);
+    for (int i = 0; i < 300; i++)
+        lazy ? smr_static_exit(pt_static_lazy) : smr_static_exit(pt_static);
+    check(!smr_entered(smr), "%s: and all closed", what);
+    if (pthread_create(&r.tid, NULL, sreader_main, &r) != 0) {
+        check(false, "%s: pthread_create", what);
+        return;
+    }
+    while (!__atomic_load_n(&r.inside, __ATOMIC_ACQUIRE) &&
+        now_ms() < deadline)
+        sleep_ms(1);
+    goal = smr_advance(smr);
+    check(!poll_until(smr, goal, 50),
+        "%s: a reader's static section holds a later goal back", what);
+    __atomic_store_n(&r.leave, 1, __ATOMIC_RELEASE);
+    pthread_join(r.tid, NULL);
+    check(poll_until(smr, goal, 30000), "%s: reached after its exit", what);
+}
+
+static void
+test_static(void)
+{
+    test_static_one("pt_static", smr_static(pt_static), 0);
+    test_static_one("pt_static_lazy", smr_static(pt_static_lazy), 1);
+}
+
 int
 main(void)
 {
@@ -566,6 +638,7 @@ main(void)
     test_slot_recycling();
     test_wrap();
     test_fork();
+    test_static();
     printf("%u passed, %u failed\n", g_pass, g_fail);
     return g_fail == 0 ? 0 : 1;
 }

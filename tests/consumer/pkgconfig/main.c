@@ -45,8 +45,27 @@ table(smr_t s, struct item *it)
     return smr_ht_destroy(ht);
 }
 
+/* A statically declared domain: its storage and thread-local pointer in
+ * this program, built at first use by the installed library. */
+SMR_DEFINE_STATIC(consumer_static);
+
+static int
+static_domain(void)
+{
+    smr_t s = smr_static(consumer_static);
+
+    if (s == NULL)
+        return 1;
+    smr_static_enter(consumer_static);
+    if (!smr_entered(s))
+        return 1;
+    smr_static_exit(consumer_static);
+    return smr_entered(s) || !smr_wait(s, smr_advance(s));
+}
+
 #ifdef TWO_TU
 int second_tu(smr_t s); /* other.c: a second file that uses smr.h */
+SMR_DEFINE_LAZY(consumer_shared);   /* other.c declares it */
 #endif
 
 int
@@ -69,6 +88,8 @@ main(void)
         return 3;
     if (table(s, &it) != 0)
         return 4;
+    if (static_domain() != 0)
+        return 5;
 #ifdef TWO_TU
     if (second_tu(s) != 0)
         return 2;

@@ -1,0 +1,372 @@
+/*
+ * Statically declared domains (smr.h, SMR_DEFINE_STATIC): the domain built
+ * in place at first use, the thread-local word pointer that the inline
+ * path follows, and everything that must reset it (detach, thread exit,
+ * fork).  Like test_lazy, the binary runs twice under ctest: as is, and
+ * with SMR_LAZY_FENCED=1 (a lazy static domain with fenced readers, whose
+ * sections stay out of line).
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <smr.h>
+
+#include "test_util.h"
+
+SMR_DEFINE_STATIC(st_fenced);
+SMR_DEFINE_STATIC_LAZY(st_lazy);
+SMR_DEFINE(st_extern);          /* external linkage, declared again below */
+SMR_DECLARE(st_extern);
+SMR_DEFINE_STATIC(st_destroyed);
+SMR_DEFINE_STATIC(st_pool);
+SMR_DEFINE_STATIC_LAZY(st_torture);
+SMR_DEFINE_STATIC(st_never);
+SMR_DEFINE_STATIC(st_fork);
+
+/* Does this thread's pointer name its table entry (the inline path)? */
+#define CACHED(name) (SMR__STATIC_W(name) != &smr__static_free)
+
+static bool
+lazy_fast_expected(void)
+{
+    const char *e = getenv("SMR_LAZY_FENCED");
+
+    return !SMR_SEQ32 && !(e != NULL && strcmp(e, "1") == 0) &&
+        smr_lazy_is_fence_free(smr_static(st_lazy));
+}
+
+Test(static_domain, built_once_named_and_kind, .timeout = 30)
+{
+    smr_t a = smr_static(st_fenced), b = smr_static(st_fenced);
+    smr_t l = smr_static(st_lazy);
+
+    cr_assert_not_null(a);
+    cr_assert_eq(a, b, "one domain per declaration");
+    cr_assert_eq((void *)a, (void *)&st_fenced, "built in place");
+    cr_assert_str_eq(smr_name(a), "st_fenced");
+    cr_assert_str_eq(smr_name(l), "st_lazy");
+    cr_assert_not(smr_lazy_is_fence_free(a));
+    cr_assert_neq(a, l);
+    cr_assert_eq(smr_static(st_extern), smr_static(st_extern));
+}
+
+Test(static_domain, first_section_points_the_word, .timeout = 30)
+{
+    cr_assert_not(CACHED(st_fenced));
+    smr_static_enter(st_fenced);
+    cr_assert(smr_entered(smr_static(st_fenced)));
+    cr_assert(CACHED(st_fenced), "the first enter points the pointer at "
+        "the thread's entry");
+    smr_static_exit(st_fenced);
+    cr_assert_not(smr_entered(smr_static(st_fenced)));
+
+    smr_static_enter(st_lazy);
+    cr_assert(smr_entered(smr_static(st_lazy)));
+    cr_assert_eq(CACHED(st_lazy), lazy_fast_expected(),
+        "a lazy domain takes the inline path only fence-free");
+    smr_static_exit(st_lazy);
+    cr_assert_not(smr_entered(smr_static(st_lazy)));
+}
+
+/* smr_static_enter, smr_enter and smr_lazy_enter share one word. */
+Test(static_domain, nests_with_the_handle_api_and_past_255, .timeout = 30)
+{
+    smr_t f = smr_static(st_fenced), l = smr_static(st_lazy);
+
+    for (int i = 0; i < 300; i++) {
+        if (i % 3 == 0)
+            smr_enter(f);
+        else
+            smr_static_enter(st_fenced);
+        smr_static_enter(st_lazy);
+        smr_lazy_enter(l);
+    }
+    for (int i = 0; i < 300; i++) {
+        cr_assert(smr_entered(f));
+        cr_assert(smr_entered(l));
+        smr_static_exit(st_lazy);
+        smr_lazy_exit(l);
+        if (i % 2 == 0)
+            smr_exit(f);
+        else
+            smr_static_exit(st_fenced);
+    }
+    cr_assert_not(smr_entered(f));
+    cr_assert_not(smr_entered(l));
+}
+
+/* A reader thread that holds a static section until told to leave. */
+struct holder {
+    int lazy;
+    int inside, leave;  /* atomic */
+};
+
+static void *
+holder_main(void *arg)
+{
+    struct holder *h = arg;
+
+    if (h->lazy)
+        smr_static_enter(st_lazy);
+    else
+        smr_static_enter(st_fenced);
+    __atomic_store_n(&h->inside, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&h->leave, __ATOMIC_ACQUIRE))
+        sleep_ms(1);
+    if (h->lazy)
+        smr_static_exit(st_lazy);
+    else
+        smr_static_exit(st_fenced);
+    return NULL;
+}
+
+static void
+blocks_until_exit(int lazy)
+{
+    smr_t smr = lazy ? smr_static(st_lazy) : smr_static(st_fenced);
+    struct holder h = { .lazy = lazy };
+    pthread_t t;
+    smr_seq_t goal;
+
+    cr_assert_eq(pthread_create(&t, NULL, holder_main, &h), 0);
+    while (!__atomic_load_n(&h.inside, __ATOMIC_ACQUIRE))
+        sleep_ms(1);
+    goal = smr_advance(smr);
+    cr_assert_not(smr_wait_timeout(smr, goal, 50 * MS),
+        "a goal after the reader's enter waits for its exit");
+    cr_assert_not(smr_poll(smr, goal, false));
+    __atomic_store_n(&h.leave, 1, __ATOMIC_RELEASE);
+    cr_assert(smr_wait_timeout(smr, goal, 10000 * MS));
+    pthread_join(t, NULL);
+}
+
+Test(static_domain, fenced_section_holds_back_a_goal, .timeout = 30)
+{
+    blocks_until_exit(0);
+}
+
+Test(static_domain, lazy_section_holds_back_a_goal, .timeout = 30)
+{
+    blocks_until_exit(1);
+}
+
+Test(static_domain, detach_resets_the_pointer, .timeout = 30)
+{
+    smr_static_enter(st_fenced);
+    smr_static_exit(st_fenced);
+    cr_assert(CACHED(st_fenced));
+    smr_thread_detach(smr_static(st_fenced));
+    cr_assert_not(CACHED(st_fenced), "detach points it back at the free "
+        "word");
+    cr_assert_not(smr_entered(smr_static(st_fenced)));
+    smr_static_enter(st_fenced);
+    cr_assert(smr_entered(smr_static(st_fenced)));
+    cr_assert(CACHED(st_fenced));
+    smr_static_exit(st_fenced);
+}
+
+/*
+ * Threads come and go; each exited thread's table goes to the next one.
+ * A later thread must never find a pointer of an earlier one's in use:
+ * each thread checks that its own sections are seen (and only while open)
+ * by a poller.
+ */
+static void *
+churn_main(void *arg)
+{
+    smr_t smr = smr_static(st_fenced);
+    (void)arg;
+
+    for (int i = 0; i < 100; i++) {
+        smr_static_enter(st_fenced);
+        if (!smr_entered(smr))
+            return (void *)1;
+        smr_static_exit(st_fenced);
+        if (smr_entered(smr))
+            return (void *)2;
+    }
+    return CACHED(st_fenced) ? NULL : (void *)3;
+}
+
+Test(static_domain, exited_threads_tables_are_reused, .timeout = 60)
+{
+    for (int round = 0; round < 50; round++) {
+        pthread_t t[2];
+        void *r;
+
+        for (int i = 0; i < 2; i++)
+            cr_assert_eq(pthread_create(&t[i], NULL, churn_main, NULL), 0);
+        for (int i = 0; i < 2; i++) {
+            pthread_join(t[i], &r);
+            cr_assert_null(r, "round %d: thread %d failed check %ld",
+                round, i, (long)(intptr_t)r);
+        }
+    }
+    cr_assert_eq(smr_poll(smr_static(st_fenced),
+        smr_advance(smr_static(st_fenced)), true), true);
+}
+
+/* A key destructor that enters after libsmr's own has run (the order of
+ * destructors is unspecified): it gets a new table, never the old one. */
+static pthread_key_t late_key;
+
+static void
+late_dtor(void *arg)
+{
+    int *ok = arg;
+
+    smr_static_enter(st_fenced);
+    *ok = smr_entered(smr_static(st_fenced));
+    smr_static_exit(st_fenced);
+    *ok = *ok && !smr_entered(smr_static(st_fenced));
+}
+
+static void *
+late_main(void *arg)
+{
+    smr_static_enter(st_fenced);
+    smr_static_exit(st_fenced);
+    pthread_setspecific(late_key, arg);
+    return NULL;
+}
+
+Test(static_domain, sections_in_late_destructors, .timeout = 30)
+{
+    cr_assert_eq(pthread_key_create(&late_key, late_dtor), 0);
+    for (int i = 0; i < 20; i++) {
+        int ok = 0;
+        pthread_t t;
+
+        cr_assert_eq(pthread_create(&t, NULL, late_main, &ok), 0);
+        pthread_join(t, NULL);
+        cr_assert(ok, "thread %d: the destructor's section", i);
+    }
+}
+
+Test(static_domain, fork_child_resets_and_works, .timeout = 30)
+{
+    smr_static_enter(st_fork);
+    smr_static_exit(st_fork);
+    smr_static_enter(st_lazy);
+    smr_static_exit(st_lazy);
+    cr_assert(CACHED(st_fork));
+    pid_t pid = fork();
+
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int bad = CACHED(st_fork) || CACHED(st_lazy);
+        smr_t smr = smr_static(st_fork);
+
+        smr_static_enter(st_fork);
+        bad |= !smr_entered(smr) || !CACHED(st_fork);
+        smr_static_exit(st_fork);
+        smr_static_enter(st_lazy);
+        bad |= !smr_entered(smr_static(st_lazy));
+        bad |= CACHED(st_lazy) !=
+            smr_lazy_is_fence_free(smr_static(st_lazy));
+        smr_static_exit(st_lazy);
+        bad |= !smr_wait(smr, smr_advance(smr));
+        _exit(bad);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "the child's pointers were reset and its sections work");
+}
+
+Test(static_domain, destroy_is_refused_and_loses_nothing, .timeout = 30)
+{
+    smr_t smr = smr_static(st_destroyed);
+
+    smr_static_enter(st_destroyed);
+    smr_static_exit(st_destroyed);
+    smr_destroy(smr);           /* reported on stderr, ignored */
+    cr_assert_str_eq(smr_name(smr), "st_destroyed");
+    smr_static_enter(st_destroyed);
+    cr_assert(smr_entered(smr));
+    smr_static_exit(st_destroyed);
+    cr_assert(smr_wait(smr, smr_advance(smr)));
+}
+
+Test(static_domain, exit_without_enter_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    smr_static_exit(st_never);
+}
+
+Test(static_domain, mismatched_kind_aborts, .signal = SIGABRT,
+    .timeout = 30)
+{
+    /* What a unit that said SMR_DECLARE_LAZY of a fenced domain runs. */
+    smr__static_enter_slow(&st_never.s, &SMR__STATIC_W(st_never), true);
+}
+
+Test(static_domain, pool_on_a_static_domain, .timeout = 30)
+{
+    smr_pool_t pool = smr_pool_create("st", 64, 0, smr_static(st_pool), 0);
+    void *p[256];
+
+    cr_assert_not_null(pool);
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 256; i++)
+            cr_assert_not_null(p[i] = smr_pool_alloc(pool));
+        for (int i = 0; i < 256; i++)
+            smr_pool_free(pool, p[i]);
+    }
+    smr_pool_destroy(pool);
+}
+
+/*
+ * Use-after-free check through the inline path: readers load the shared
+ * object inside lazy static sections and check it is not poisoned; the
+ * writer swaps it, waits for the goal and poisons the old one.
+ */
+struct obj { uint64_t live; };
+static struct obj *_Atomic g_obj;
+static int g_stop, g_bad;
+
+static void *
+torture_reader(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&g_stop, __ATOMIC_RELAXED)) {
+        smr_static_enter(st_torture);
+        struct obj *o = atomic_load_explicit(&g_obj, memory_order_acquire);
+        for (int k = 0; k < 8; k++)
+            if (__atomic_load_n(&o->live, __ATOMIC_RELAXED) != 1)
+                __atomic_store_n(&g_bad, 1, __ATOMIC_RELAXED);
+        smr_static_exit(st_torture);
+    }
+    return NULL;
+}
+
+Test(static_domain, torture_lazy_no_use_after_free, .timeout = 60)
+{
+    smr_t smr = smr_static(st_torture);
+    pthread_t r[2];
+    uint64_t end = now_ns() + 500 * MS;
+
+    struct obj *o = malloc(sizeof(*o));
+    o->live = 1;
+    atomic_store(&g_obj, o);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&r[i], NULL, torture_reader, NULL), 0);
+    for (long n = 0; now_ns() < end; n++) {
+        struct obj *nw = malloc(sizeof(*nw));
+        nw->live = 1;
+        struct obj *old = atomic_exchange(&g_obj, nw);
+        cr_assert(smr_wait(smr, smr_advance(smr)));
+        __atomic_store_n(&old->live, 0, __ATOMIC_RELAXED);  /* poison */
+        free(old);
+    }
+    __atomic_store_n(&g_stop, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < 2; i++)
+        pthread_join(r[i], NULL);
+    cr_assert_not(g_bad, "a reader saw a poisoned object");
+    free(atomic_load(&g_obj));
+}
