@@ -60,7 +60,25 @@ struct obj {
     int val;            /* plain: the payload readers dereference */
 };
 
+#if defined(MODEL_STATIC)
+/* A statically declared domain (SMR_DEFINE_STATIC): the domain inside the
+ * program's struct smr__static, and the readers' sections through
+ * smr__static_enter/smr__static_exit on each reader's thread-local word
+ * pointer WP[r] (the __thread variable the declaration defines), already
+ * pointed at its word by the reader's first, out-of-line section. */
+/* (Storage of struct smr__static's size and alignment, the domain first,
+ * not the struct itself: GenMC v0.10.3 cannot name locations inside a
+ * union, st_u, when it reports an error.) */
+static struct {
+    struct smr_domain d;
+    unsigned char rest[sizeof(struct smr__static) - sizeof(struct smr_domain)];
+} SDS __attribute__((aligned(_Alignof(struct smr__static))));
+#define SD (*(struct smr__static *)(void *)&SDS)
+#define D (SDS.d)
+static smr_seq_t *WP[NSLOT];
+#else
 static struct smr_domain D;
+#endif
 static struct smr__slot S[NSLOT];
 static smr_seq_t W[NSLOT];              /* the readers' words */
 static struct smr__slot *Dchunk[1];
@@ -166,6 +184,11 @@ model_init(int flags)
     D.d_limit = 2;
     pthread_mutex_init(&D.d_rd_lock, NULL);
     pthread_mutex_init(&D.l_barrier_lock, NULL);
+#if defined(MODEL_STATIC)
+    __atomic_store_n(&SD.st_state, 2, __ATOMIC_RELAXED);
+    for (int i = 0; i < NSLOT; i++)
+        WP[i] = &W[i];
+#endif
     for (int i = 0; i < NSLOT; i++) {
         W[i] = 0;
         S[i].c_wordp = &W[i];
@@ -183,6 +206,35 @@ model_init(int flags)
 
 #define DOM ((smr_t)&D)
 
+#if defined(MODEL_STATIC)
+/* The inline paths never leave the word in these models. */
+void
+smr__static_enter_slow(struct smr__static *st, smr_seq_t **wp, bool lazy)
+{
+    (void)st; (void)wp; (void)lazy;
+    assert(0);
+}
+
+void
+smr__static_exit_slow(struct smr__static *st)
+{
+    (void)st;
+    assert(0);
+}
+
+/* The real static read path (smr_static_enter/exit), on word r. */
+static inline void
+rd_enter(int r, bool lazy)
+{
+    smr__static_enter(&SD, &WP[r], lazy);
+}
+
+static inline void
+rd_exit(int r)
+{
+    smr__static_exit(&SD, &WP[r]);
+}
+#else
 /* The real read path, on word r. */
 static inline void
 rd_enter(int r, bool lazy)
@@ -199,6 +251,7 @@ rd_exit(int r)
     assert(ok);
     (void)ok;
 }
+#endif
 
 /* smr_entered_load: the protected pointer load. */
 static inline struct obj *
