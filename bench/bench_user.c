@@ -24,6 +24,12 @@
  *                     release store of 0
  *   urcu-memb         urcu_memb_read_lock/unlock (_LGPL_SOURCE inline)
  *   ck_epoch          ck_epoch_begin/end(rec, NULL)
+ *   smr static lazy/fenced
+ *                     smr_static_enter/smr_static_exit on domains declared
+ *                     with SMR_DEFINE_STATIC_LAZY / SMR_DEFINE_STATIC
+ *                     (library API: the thread's word through the
+ *                     program's own __thread pointer, the clock in the
+ *                     declared object)
  *   PROTO lazy/fenced hand-written PROTOTYPES, not library API: what a
  *                     statically declared domain whose per-thread word is
  *                     the program's own `__thread` variable (like Linux's
@@ -82,6 +88,8 @@ static struct user_obj g_obj = {1};
 struct user_obj *g_shared = &g_obj;
 smr_t g_smr;
 static smr_t g_smr_lazy;
+SMR_DEFINE_STATIC_LAZY(g_static_lazy);
+SMR_DEFINE_STATIC(g_static_fenced);
 
 static ck_epoch_t g_epoch;
 static __thread ck_epoch_record_t t_rec;
@@ -171,6 +179,8 @@ enum scheme {
     S_XCHG,
     S_URCU_MEMB,
     S_CK_EPOCH,
+    S_STATIC_LAZY,
+    S_STATIC_FENCED,
     S_PROTO_LAZY,
     S_PROTO_FENCED,
     NMAIN,
@@ -192,6 +202,8 @@ static const char *const scheme_name[NSCHEME] = {
     [S_XCHG] = "bare xchg publish",
     [S_URCU_MEMB] = "urcu-memb read_lock/unlock",
     [S_CK_EPOCH] = "ck_epoch_begin/end",
+    [S_STATIC_LAZY] = "smr_static_enter/exit, lazy",
+    [S_STATIC_FENCED] = "smr_static_enter/exit, fenced",
     [S_PROTO_LAZY] = "PROTO static domain, lazy",
     [S_PROTO_FENCED] = "PROTO static domain, fenced",
     [X_LAZY_LOCAL] = "x lazy, domain in a local",
@@ -209,6 +221,8 @@ static const char *const scheme_key[NSCHEME] = {
     [S_XCHG] = "xchg",
     [S_URCU_MEMB] = "urcu_memb",
     [S_CK_EPOCH] = "ck_epoch",
+    [S_STATIC_LAZY] = "smr_static_lazy",
+    [S_STATIC_FENCED] = "smr_static_fenced",
     [S_PROTO_LAZY] = "proto_static_lazy",
     [S_PROTO_FENCED] = "proto_static_fenced",
     [X_LAZY_LOCAL] = "x_lazy_local",
@@ -287,6 +301,32 @@ run_ck_epoch(ck_epoch_record_t *rec, uint64_t n)
         ck_epoch_begin(rec, NULL);
         BODY(sink);
         ck_epoch_end(rec, NULL);
+    }
+    return sink;
+}
+
+static __attribute__((noinline)) uint64_t
+run_static_lazy(uint64_t n)
+{
+    uint64_t sink = 0;
+
+    for (uint64_t i = 0; i < n; i++) {
+        smr_static_enter(g_static_lazy);
+        BODY(sink);
+        smr_static_exit(g_static_lazy);
+    }
+    return sink;
+}
+
+static __attribute__((noinline)) uint64_t
+run_static_fenced(uint64_t n)
+{
+    uint64_t sink = 0;
+
+    for (uint64_t i = 0; i < n; i++) {
+        smr_static_enter(g_static_fenced);
+        BODY(sink);
+        smr_static_exit(g_static_fenced);
     }
     return sink;
 }
@@ -459,6 +499,8 @@ run_scheme(int s, uint64_t n)
     case S_XCHG:         return run_xchg(n);
     case S_URCU_MEMB:    return run_urcu_memb(n);
     case S_CK_EPOCH:     return run_ck_epoch(&t_rec, n);
+    case S_STATIC_LAZY:  return run_static_lazy(n);
+    case S_STATIC_FENCED: return run_static_fenced(n);
     case S_PROTO_LAZY:   return run_proto_lazy(n);
     case S_PROTO_FENCED: return run_proto_fenced(n);
     case X_LAZY_LOCAL:   return run_x_lazy_local(n);
@@ -546,6 +588,16 @@ layout_of(int s, struct layout *l)
         acc_add(l, "rec.global", &r->global, 0);
         acc_add(l, "epoch", &g_epoch.epoch, 0);
         break;
+    case S_STATIC_LAZY:
+        acc_add(l, "word", SMR__STATIC_W(g_static_lazy), 1);
+        acc_add(l, "&word pointer", &SMR__STATIC_W(g_static_lazy), 0);
+        acc_add(l, "clock", &g_static_lazy.s.st_u.h.s_wr_seq, 0);
+        break;
+    case S_STATIC_FENCED:
+        acc_add(l, "word", SMR__STATIC_W(g_static_fenced), 1);
+        acc_add(l, "&word pointer", &SMR__STATIC_W(g_static_fenced), 0);
+        acc_add(l, "clock", &g_static_fenced.s.st_u.h.s_wr_seq, 0);
+        break;
     case S_PROTO_LAZY:
         acc_add(l, "word", &t_proto_lazy_word, 1);
         acc_add(l, "clock", &g_proto_clock, 0);
@@ -597,7 +649,9 @@ worker_main(void *arg)
     w->pu_os = g_pin ? bench_pin(g_topo, g_npu, w->id, "bench_user") : -1;
     urcu_memb_register_thread();
     ck_epoch_register(&g_epoch, &t_rec, NULL);
-    if (smr_thread_attach(g_smr) != 0 || smr_thread_attach(g_smr_lazy) != 0) {
+    if (smr_thread_attach(g_smr) != 0 || smr_thread_attach(g_smr_lazy) != 0 ||
+        smr_thread_attach(smr_static(g_static_lazy)) != 0 ||
+        smr_thread_attach(smr_static(g_static_fenced)) != 0) {
         fprintf(stderr, "bench_user: smr_thread_attach failed\n");
         exit(1);
     }
@@ -634,6 +688,8 @@ worker_main(void *arg)
         layout_of(s, &w->lay[s]);
     smr_thread_detach(g_smr);
     smr_thread_detach(g_smr_lazy);
+    smr_thread_detach(smr_static(g_static_lazy));
+    smr_thread_detach(smr_static(g_static_fenced));
     ck_epoch_unregister(&t_rec);
     urcu_memb_unregister_thread();
     return NULL;
@@ -716,6 +772,8 @@ report(const char *title, const char *key, double (*val)[NSCHEME],
     double r_ck = med[S_SMR_INLINE] / med[S_CK_EPOCH];
     double r_x = med[S_SMR_INLINE] / med[S_XCHG];
     double d_exp = med[S_SMR_EXPORTED] - med[S_SMR_INLINE];
+    double r_slazy = med[S_STATIC_LAZY] / med[S_URCU_MEMB];
+    double r_sck = med[S_STATIC_FENCED] / med[S_CK_EPOCH];
     if (bench_show_targets()) {
         printf("targets (issue 17, ratio of medians):\n");
         printf("  smr_lazy pair / urcu-memb pair    = %.3f     (target <= 1.00)  %s\n",
@@ -724,11 +782,17 @@ report(const char *title, const char *key, double (*val)[NSCHEME],
             r_ck, r_ck <= 1.05 ? "met" : "MISSED");
         printf("  exported pair - inline pair       = %+.2f ns (target <= +1 ns) %s\n",
             d_exp, d_exp <= 1.0 ? "met" : "MISSED");
+        printf("  static lazy pair / urcu-memb pair = %.3f     (target <= 1.00)  %s\n",
+            r_slazy, r_slazy <= 1.00 ? "met" : "MISSED");
+        printf("  static fenced pair / ck_epoch     = %.3f     (target <= 1.05)  %s\n",
+            r_sck, r_sck <= 1.05 ? "met" : "MISSED");
     } else {
         printf("libsmr against the anchors in this run (ratio of medians):\n");
         printf("  smr_lazy pair / urcu-memb pair    = %.3f\n", r_lazy);
         printf("  smr_enter pair / ck_epoch pair    = %.3f\n", r_ck);
         printf("  exported pair - inline pair       = %+.2f ns\n", d_exp);
+        printf("  static lazy pair / urcu-memb pair = %.3f\n", r_slazy);
+        printf("  static fenced pair / ck_epoch     = %.3f\n", r_sck);
     }
     printf("  (smr_enter pair / bare xchg pair  = %.3f; PROTO lazy / smr_lazy "
         "= %.3f, PROTO fenced / smr_enter = %.3f)\n\n", r_x,
