@@ -537,10 +537,20 @@ static uint64_t g_b1_swaps;
  * swaps whichever pointer the run reads (g_b1_slot).  bench/bench_user.c
  * measures the same against every anchor and splits the difference.
  */
-#define B1U_N 2                 /* smr-user, smr-lazy-user */
-static const char *const b1u_name[B1U_N] = {"smr-user", "smr-lazy-user"};
-static const int b1u_scheme[B1U_N] = {S_SMR, S_LAZY};
-static int g_b1_user;           /* this run is a user-layout row */
+/*
+ * Rows smr-static and smr-lazy-static: the same loop on a statically
+ * declared domain (SMR_DEFINE_STATIC[_LAZY], smr_static_enter/exit); for
+ * their runs g_dom[s] is that domain, so the writer's pool frees and the
+ * readers' sections meet on one domain.
+ */
+#define B1U_N 4
+static const char *const b1u_name[B1U_N] = {"smr-user", "smr-lazy-user",
+    "smr-static", "smr-lazy-static"};
+static const int b1u_scheme[B1U_N] = {S_SMR, S_LAZY, S_SMR, S_LAZY};
+static const int b1u_kind[B1U_N] = {1, 1, 2, 2};
+static int g_b1_user;           /* 1: a user-layout row, 2: a static one */
+SMR_DEFINE_STATIC(b1_static);
+SMR_DEFINE_STATIC_LAZY(b1_static_lazy);
 static smr_t g_b1u_dom;
 static struct node *g_b1u_ptr;
 static struct node **g_b1_slot = &g_b1ptr.__ptr;
@@ -618,13 +628,46 @@ b1u_reader_loop(int lazy, struct tctx *t)
     t->ns = (double)(t1 - t0) / (double)n;
 }
 
+/* b1_reader_loop's timing around a static domain's section. */
+static AI void
+b1s_reader_loop(int lazy, struct tctx *t)
+{
+    uint64_t n = 0, sink = 0, t0, t1;
+
+    pthread_barrier_wait(&g_start);
+    uint64_t c0 = cpu_now_ns();
+    t0 = now_ns();
+    do {
+        for (int i = 0; i < 256; i++) {
+            if (lazy)
+                smr_static_enter(b1_static_lazy);
+            else
+                smr_static_enter(b1_static);
+            sink += __atomic_load_n(&g_b1u_ptr, __ATOMIC_ACQUIRE)->key;
+            if (lazy)
+                smr_static_exit(b1_static_lazy);
+            else
+                smr_static_exit(b1_static);
+        }
+        n += 256;
+    } while (!g_stop);
+    t1 = now_ns();
+    t->cpu_ns = cpu_now_ns() - c0;
+    t->ops = n;
+    t->sink = sink;
+    t->el_ns = t1 - t0;
+    t->ns = (double)(t1 - t0) / (double)n;
+}
+
 static void *
 b1_reader(void *arg)
 {
     struct tctx *t = arg;
 
     thread_begin(t);
-    if (g_b1_user && t->s == S_LAZY)
+    if (g_b1_user == 2)
+        b1s_reader_loop(t->s == S_LAZY, t);
+    else if (g_b1_user && t->s == S_LAZY)
         b1u_reader_loop(1, t);
     else if (g_b1_user)
         b1u_reader_loop(0, t);
@@ -1519,11 +1562,17 @@ main(int argc, char **argv)
                     int s = order[k];
                     double swr = 0, cns = 0;
                     if (s >= NS) {
-                        int u = s - NS;
-                        g_b1_user = 1;
-                        U(cfg, u, 0, r) = b1_run(b1u_scheme[u],
+                        int u = s - NS, su = b1u_scheme[u];
+                        smr_t keep = g_dom[su];
+                        g_b1_user = b1u_kind[u];
+                        if (b1u_kind[u] == 2)
+                            g_dom[su] = su == S_LAZY ?
+                                smr_static(b1_static_lazy) :
+                                smr_static(b1_static);
+                        U(cfg, u, 0, r) = b1_run(su,
                             thr[cfg % nthr_list], periods[cfg / nthr_list],
                             dur_ns, &swr, &cns);
+                        g_dom[su] = keep;
                         g_b1_user = 0;
                         U(cfg, u, 1, r) = cns;
                         U(cfg, u, 2, r) = swr;
@@ -1538,7 +1587,7 @@ main(int argc, char **argv)
             }
         }
         for (int pi = 0; pi < 3; pi++) {
-            printf("\n  writer swaps: %s\n  %-14s", pname[pi], "scheme");
+            printf("\n  writer swaps: %s\n  %-15s", pname[pi], "scheme");
             for (int ti = 0; ti < nthr_list; ti++)
                 printf(" %10s%-3d %13s", "T=", thr[ti], "min-max");
             printf("\n");
@@ -1546,10 +1595,10 @@ main(int argc, char **argv)
                 if (!s_sel[s])
                     continue;
                 if (!s_ok[s]) {
-                    printf("  %-14s skipped: %s\n", sname[s], s_why[s]);
+                    printf("  %-15s skipped: %s\n", sname[s], s_why[s]);
                     continue;
                 }
-                printf("  %-14s", sname[s]);
+                printf("  %-15s", sname[s]);
                 for (int ti = 0; ti < nthr_list; ti++) {
                     int cfg = pi * nthr_list + ti;
                     struct summ m = summarize(&V(val, cfg, s, 0), rounds);
@@ -1572,7 +1621,7 @@ main(int argc, char **argv)
                 int s = b1u_scheme[u];
                 if (!s_ok[s] || !s_sel[s])
                     continue;
-                printf("  %-14s", b1u_name[u]);
+                printf("  %-15s", b1u_name[u]);
                 for (int ti = 0; ti < nthr_list; ti++) {
                     int cfg = pi * nthr_list + ti;
                     struct summ m = summarize(&U(cfg, u, 0, 0), rounds);

@@ -13,7 +13,8 @@ from collections import defaultdict
 BEGIN = "<!-- smr-bench:begin -->"
 END = "<!-- smr-bench:end -->"
 SCHEMES = ["smr", "smr-lazy", "smr-deferred", "urcu-memb", "urcu-qsbr",
-           "ck-epoch", "rwlock", "leak", "xchg", "smr-user", "smr-lazy-user"]
+           "ck-epoch", "rwlock", "leak", "xchg", "smr-user", "smr-lazy-user",
+           "smr-static", "smr-lazy-static"]
 
 ap = argparse.ArgumentParser()
 for a in ("csv", "log", "pool-log", "machine", "img", "doc", "cmd"):
@@ -271,7 +272,9 @@ L.append("Method: hwloc pinning, one thread per PU (round-robin beyond the "
          "floor of a fenced publish), `smr-user` and "
          "`smr-lazy-user` (the smr and smr-lazy sections in a user's layout: "
          "the handle read from a plain global smr_t at every enter and exit, "
-         "the shared pointer a plain global; see *bench_user*). "
+         "the shared pointer a plain global; see *bench_user*), `smr-static` and "
+         "`smr-lazy-static` (the same loop on domains declared with "
+         "SMR_DEFINE_STATIC[_LAZY]: smr_static_enter/exit). "
          "A scheme that cannot run is listed as "
          "skipped in the run header, never faked.")
 L.append("")
