@@ -3,7 +3,9 @@
  * (plain main(), runs under TSan too).
  *
  * usage: genstamp MODE READERS WRITERS SECONDS [reclaimer]
- *        (MODE: default|deferred|lazy)
+ *        (MODE: default|deferred|lazy|static|static-lazy; the static
+ *        modes run the readers' sections through smr_static_enter/exit on
+ *        SMR_DEFINE_STATIC[_LAZY] domains)
  *
  * With "reclaimer" the domain's background reclaimer runs, and writers
  * pause for 2 ms every 2048 replacements, so that it takes their partial
@@ -44,6 +46,9 @@ static pthread_mutex_t slot_lock[NSLOT];
 static smr_t smr;
 static smr_pool_t pool;
 static int lazy, stop, idle_writers;
+static int kind;                /* 0 created, 1 static, 2 static lazy */
+SMR_DEFINE_STATIC(gs_static);
+SMR_DEFINE_STATIC_LAZY(gs_static_lazy);
 static uint64_t gen_next = 1;
 static uint64_t violations, sections, replaced;
 
@@ -89,7 +94,11 @@ reader(void *arg)
 
     while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
         unsigned i = (seed = seed * 1103515245u + 12345u) >> 16 & (NSLOT - 1);
-        if (lazy)
+        if (kind == 1)
+            smr_static_enter(gs_static);
+        else if (kind == 2)
+            smr_static_enter(gs_static_lazy);
+        else if (lazy)
             smr_lazy_enter(smr);
         else
             smr_enter(smr);
@@ -102,7 +111,11 @@ reader(void *arg)
         if (__atomic_load_n(&o->gen, __ATOMIC_RELAXED) != g ||
             __atomic_load_n(&o->state, __ATOMIC_RELAXED) != LIVE)
             bad++;
-        if (lazy)
+        if (kind == 1)
+            smr_static_exit(gs_static);
+        else if (kind == 2)
+            smr_static_exit(gs_static_lazy);
+        else if (lazy)
             smr_lazy_exit(smr);
         else
             smr_exit(smr);
@@ -157,17 +170,23 @@ main(int argc, char **argv)
         flags = SMR_DEFERRED;
     else if (strcmp(mode, "lazy") == 0)
         flags = SMR_LAZY;
+    else if (strcmp(mode, "static") == 0)
+        flags = 0, kind = 1;
+    else if (strcmp(mode, "static-lazy") == 0)
+        flags = SMR_LAZY, kind = 2;
     else
         flags = -1;
     idle_writers = argc > 5 && strcmp(argv[5], "reclaimer") == 0;
     if (flags < 0 || nr < 1 || nw < 1 || nr + nw > 64 || secs <= 0 ||
         (argc > 5 && !idle_writers)) {
-        fprintf(stderr, "usage: genstamp default|deferred|lazy READERS "
-            "WRITERS SECONDS [reclaimer]\n");
+        fprintf(stderr, "usage: genstamp default|deferred|lazy|static|"
+            "static-lazy READERS WRITERS SECONDS [reclaimer]\n");
         return 2;
     }
     lazy = flags == SMR_LAZY;
-    smr = smr_create("genstamp", 16, flags);
+    smr = kind == 1 ? smr_static(gs_static) :
+        kind == 2 ? smr_static(gs_static_lazy) :
+        smr_create("genstamp", 16, flags);
     memset(&pa, 0, sizeof(pa));
     pa.size = sizeof(struct obj);
     pa.smr = smr;
@@ -211,7 +230,8 @@ main(int argc, char **argv)
             (unsigned long long)ps.buckets_taken);
     }
     smr_pool_destroy(pool);
-    smr_destroy(smr);
+    if (kind == 0)
+        smr_destroy(smr);       /* a static domain lives on */
     printf("genstamp: mode=%s readers=%d writers=%d seconds=%.1f%s "
         "sections=%llu replaced=%llu violations=%llu: %s\n", mode, nr, nw,
         secs, idle_writers ? " reclaimer" : "", (unsigned long long)sections, (unsigned long long)replaced,
