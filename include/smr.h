@@ -576,8 +576,8 @@ smr_lazy_exit(smr_t smr)
  * domain is built at its first use and is never destroyed (smr_destroy
  * reports it and does nothing).  The kind is part of the declaration:
  * smr_static_enter runs the fence-free lazy section on a _LAZY domain
- * (fenced, through a call, where no asymmetric barrier exists) and the
- * fenced section otherwise; smr_enter/smr_lazy_enter on smr_static(name)
+ * (fenced with 32-bit sequences; fenced through a call on a 64-bit
+ * system with no asymmetric barrier) and the fenced section otherwise; smr_enter/smr_lazy_enter on smr_static(name)
  * work as on any domain and nest with it.
  *
  *   SMR_DEFINE_STATIC(name), SMR_DEFINE_STATIC_LAZY(name)
@@ -595,8 +595,9 @@ smr_lazy_exit(smr_t smr)
  * (not for a domain past the threads' table, nor a lazy one without an
  * asymmetric barrier: those stay on the call).  The library resets it when
  * the entry goes (smr_thread_detach, thread exit, the fork child), so it
- * never outlives its table.  A library that can be unloaded (dlclose)
- * must not define one: the domain lives in its data.  Sections are
+ * never outlives its table.  The domain lives in the declaring object's
+ * data: a shared library that declares one is kept mapped past dlclose
+ * once the domain is built (RTLD_NODELETE).  Sections are
  * async-signal-safe once smr_thread_attach(smr_static(name)) ran on the
  * thread (or one section did).
  */
@@ -608,7 +609,7 @@ struct smr__static {
     } st_u __attribute__((aligned(SMR__SLOT_ALIGN)));
     const char *st_name;
     uint32_t st_flags;          /* SMR_LAZY or 0 */
-    uint32_t st_state;          /* 0 new, 1 being built, 2 ready (atomic) */
+    uint32_t st_state;          /* 0 new, 2 built (atomic) */
 };
 /* The kind, as a size the inline path reads at compile time. */
 struct smr__static_fenced { struct smr__static s; char st_kind[1]; };
@@ -687,7 +688,9 @@ smr__static_enter(struct smr__static *st, smr_seq_t **wp, bool lazy)
 {
     smr_t smr = (smr_t)(void *)&st->st_u;
 
-    if (__builtin_expect(!smr__enter_word(smr, *wp, lazy), 0))
+    /* 32-bit sequences: lazy domains run fenced readers (src/smr_lazy.c),
+     * so a lazy static domain's sections publish fenced, inline. */
+    if (__builtin_expect(!smr__enter_word(smr, *wp, lazy && !SMR_SEQ32), 0))
         smr__static_enter_slow(st, wp, lazy);
 }
 

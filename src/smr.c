@@ -139,8 +139,10 @@
  * respect to it: the SPEC §2 rule (publish only if empty, clear only at
  * depth 0) holds without a separate depth counter.  See smr.h.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -831,6 +833,17 @@ smr__exit_slow(smr_t smr)
         (void)smr__exit_word(w);
 }
 
+/* Block every signal of the calling thread; returns the old mask. */
+static sigset_t
+smr__signals_block(void)
+{
+    sigset_t all, old;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    return old;
+}
+
 SMR_API int
 smr_thread_attach(smr_t smr)
 {
@@ -852,6 +865,10 @@ smr_thread_detach(smr_t smr)
         return;
     if (smr__slot_inside(s))
         smr__die(smr, "smr_thread_detach inside a read section");
+    /* With the thread's signals blocked: a handler that entered a section
+     * between the steps below would claim a slot or point a static
+     * domain's pointer at an entry that is going (smr__tent_uncache). */
+    sigset_t old = smr__signals_block();
     /* Under the registry lock, like smr_destroy's clearing. */
     pthread_mutex_lock(&smr__glock);
     smr__tent_uncache(smr__tent_of(smr__thread_self(), smr->h.d_idx));
@@ -860,6 +877,7 @@ smr_thread_detach(smr_t smr)
     pthread_mutex_lock(&smr->d_lock);
     smr__slot_release(smr, s);
     pthread_mutex_unlock(&smr->d_lock);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Unlink t from the registry; smr__glock held. */
@@ -877,6 +895,9 @@ smr__thread_exit(void *arg)
     struct smr__thread *t = arg;
     uint32_t n = SMR__TFAST - 1 + t->t_ovf_cap;
     struct smr_domain *smr;
+    /* Signals blocked, as in smr_thread_detach: no handler's section sees
+     * the table half given back. */
+    sigset_t old = smr__signals_block();
 
     pthread_mutex_lock(&smr__glock);
     for (uint32_t i = 0; i < n; i++) {
@@ -917,6 +938,7 @@ smr__thread_exit(void *arg)
      * stale c_wordp into it ("Words" above); the next thread takes it. */
     smr__spare_push(t);
     pthread_mutex_unlock(&smr__glock);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* ---- helpers called from the inline path ------------------------------ */
@@ -1196,8 +1218,33 @@ _Static_assert(offsetof(struct smr__static, st_u) == 0,
 /* Never idle, never written (the fast path goes out of line on it). */
 SMR_API smr_seq_t smr__static_free = SMR__W_FREE;
 
-/* Builds one static domain at a time; never held with smr__glock. */
+/* Builds one static domain at a time; taken before smr__glock. */
 static pthread_mutex_t smr__static_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The domain lives in the data of the object that declared it, and the
+ * registry, every fork and every thread exit touch it from now on: if that
+ * object is a shared library, make dlclose leave it mapped (as libsmr
+ * itself is linked -z nodelete).  After the build, with no libsmr lock
+ * held: a dlopen in progress holds the loader's lock and may be running a
+ * constructor that builds a static domain.  The main program and static
+ * links need nothing (dladdr finds no library, or dlopen returns NULL).
+ */
+static void
+smr__static_pin(const struct smr__static *st)
+{
+#if defined(RTLD_NODELETE) && defined(RTLD_NOLOAD)
+    Dl_info info;
+
+    if (dladdr(st, &info) != 0 && info.dli_fname != NULL &&
+        info.dli_fname[0] != '\0')
+        if (dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD |
+            RTLD_NODELETE) == NULL)
+            (void)dlerror();    /* not the caller's error to find later */
+#else
+    (void)st;
+#endif
+}
 
 SMR_API smr_t
 smr__static_init(struct smr__static *st)
@@ -1231,6 +1278,7 @@ smr__static_init(struct smr__static *st)
         errno = error;
         return NULL;
     }
+    smr__static_pin(st);
     return smr;
 }
 
@@ -1259,10 +1307,17 @@ smr__static_enter_slow(struct smr__static *st, smr_seq_t **wp, bool lazy)
         smr__die(smr, "smr_static_enter: the domain is declared %s here "
             "and defined %s (SMR_DECLARE/SMR_DEFINE of different kinds)",
             lazy ? "lazy" : "fenced", lazy ? "fenced" : "lazy");
+    /* The inline path publishes fence-free only where the header's
+     * smr__static_enter does (not with 32-bit sequences), and then only
+     * on a domain whose readers run fence-free. */
+    lazy = lazy && !SMR_SEQ32;
     fast = !lazy || (smr->h.d_flags & SMR__F_LAZY_FAST) != 0;
     s = smr__slot_slow(smr);
     smr__enter_on(smr, s, lazy && fast);
-    if (*wp == &smr__static_free && fast && smr->h.d_idx < SMR__TFAST - 1 &&
+    /* Every time, not only when *wp is free: the record and the pointer
+     * always agree after this (a pointer is never left without its
+     * record), whatever a handler did in between. */
+    if (fast && smr->h.d_idx < SMR__TFAST - 1 &&
         (t = smr__thread_self()) != NULL) {
         struct smr__tent *e = &t->hot.ent[smr->h.d_idx];
 
@@ -1888,6 +1943,9 @@ smr_stats(smr_t smr, struct smr_stats *st)
 static void
 smr__atfork_prepare(void)
 {
+    /* First: no static domain is half built across the fork (its builder
+     * holds this lock, then smr__glock). */
+    pthread_mutex_lock(&smr__static_lock);
     pthread_mutex_lock(&smr__glock);
     for (uint32_t i = 0; i < smr__ndomains; i++) {
         struct smr_domain *smr = smr__domains[i];
@@ -1911,6 +1969,7 @@ smr__atfork_parent(void)
         pthread_mutex_unlock(&smr->d_lock);
     }
     pthread_mutex_unlock(&smr__glock);
+    pthread_mutex_unlock(&smr__static_lock);
 }
 
 static void
@@ -1959,6 +2018,7 @@ smr__atfork_child(void)
         smr__spare_push(t);
     }
     pthread_mutex_unlock(&smr__glock);
+    pthread_mutex_unlock(&smr__static_lock);
     if (!smr__lazy_atfork_child()) {
         for (uint32_t i = 0; i < smr__ndomains; i++)
             if (smr__domains[i] != NULL) {

@@ -7,6 +7,7 @@
  * sections stay out of line).
  */
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 
 #include "test_util.h"
 
+static int g_stop;                  /* atomic */
+
 SMR_DEFINE_STATIC(st_fenced);
 SMR_DEFINE_STATIC_LAZY(st_lazy);
 SMR_DEFINE(st_extern);          /* external linkage, declared again below */
@@ -27,9 +30,25 @@ SMR_DEFINE_STATIC(st_pool);
 SMR_DEFINE_STATIC_LAZY(st_torture);
 SMR_DEFINE_STATIC(st_never);
 SMR_DEFINE_STATIC(st_fork);
+SMR_DEFINE_STATIC(st_past);
+SMR_DEFINE_STATIC(st_sig);
 
 /* Does this thread's pointer name its table entry (the inline path)? */
 #define CACHED(name) (SMR__STATIC_W(name) != &smr__static_free)
+
+/* The pointer and its record agree: cached only at this thread's live
+ * entry for the domain, recorded there (so it is reset when it goes). */
+#define CONSISTENT(name) (!CACHED(name) || consistent(smr_static(name),   \
+    &SMR__STATIC_W(name)))
+static bool
+consistent(smr_t smr, smr_seq_t **wp)
+{
+    const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
+    const struct smr__tent *e = &smr__self->ent[d->d_idx];
+
+    return d->d_idx < SMR__TFAST - 1 && *wp == &e->t_word &&
+        e->t_cache == wp && e->t_id == d->d_id;
+}
 
 static bool
 lazy_fast_expected(void)
@@ -211,8 +230,9 @@ Test(static_domain, exited_threads_tables_are_reused, .timeout = 60)
         smr_advance(smr_static(st_fenced)), true), true);
 }
 
-/* A key destructor that enters after libsmr's own has run (the order of
- * destructors is unspecified): it gets a new table, never the old one. */
+/* A key destructor that enters after libsmr's own has run (glibc runs
+ * them in key order, and the key is made after libsmr's): the pointer was
+ * reset with the old table, and the section gets a new table. */
 static pthread_key_t late_key;
 
 static void
@@ -220,6 +240,10 @@ late_dtor(void *arg)
 {
     int *ok = arg;
 
+    if (CACHED(st_fenced)) {    /* would name the table just handed on */
+        *ok = 0;
+        return;
+    }
     smr_static_enter(st_fenced);
     *ok = smr_entered(smr_static(st_fenced));
     smr_static_exit(st_fenced);
@@ -237,6 +261,9 @@ late_main(void *arg)
 
 Test(static_domain, sections_in_late_destructors, .timeout = 30)
 {
+    /* libsmr's key first (its init), then ours: ours runs after it. */
+    smr_static_enter(st_fenced);
+    smr_static_exit(st_fenced);
     cr_assert_eq(pthread_key_create(&late_key, late_dtor), 0);
     for (int i = 0; i < 20; i++) {
         int ok = 0;
@@ -277,6 +304,116 @@ Test(static_domain, fork_child_resets_and_works, .timeout = 30)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
         "the child's pointers were reset and its sections work");
+}
+
+/* Past the threads' 63-entry table every section takes the call, and
+ * still protects. */
+Test(static_domain, past_the_table_stays_out_of_line, .timeout = 30)
+{
+    smr_t dyn[SMR__TFAST];
+    struct smr_stats st;
+
+    for (int i = 0; i < SMR__TFAST; i++)
+        cr_assert_not_null(dyn[i] = smr_create("filler", 0, 0));
+    smr_t smr = smr_static(st_past);
+    smr_stats(smr, &st);
+    cr_assert_eq(st.inline_table, 0, "built past the table");
+    smr_static_enter(st_past);
+    smr_static_enter(st_past);
+    cr_assert(smr_entered(smr));
+    cr_assert_not(CACHED(st_past), "no table entry to point at");
+    smr_static_exit(st_past);
+    cr_assert(smr_entered(smr));
+    smr_static_exit(st_past);
+    cr_assert_not(smr_entered(smr));
+    for (int i = 0; i < SMR__TFAST; i++)
+        smr_destroy(dyn[i]);
+}
+
+/*
+ * Signal handlers that run static sections at any instruction of the
+ * owner's own sections, detach and re-attach: the pointer never names an
+ * entry without its record (the state a handler in the middle of a
+ * detach could leave: smr_thread_detach blocks signals).
+ */
+static volatile sig_atomic_t g_sig_bad;
+
+static void
+sig_handler(int sig)
+{
+    (void)sig;
+    smr_static_enter(st_sig);
+    if (!smr_entered(smr_static(st_sig)) || !CONSISTENT(st_sig))
+        g_sig_bad = 1;
+    smr_static_exit(st_sig);
+}
+
+static void *
+sig_flood(void *arg)
+{
+    pthread_t target = *(pthread_t *)arg;
+
+    while (!__atomic_load_n(&g_stop, __ATOMIC_ACQUIRE)) {
+        pthread_kill(target, SIGUSR1);
+        for (volatile int k = 0; k < 200; k++)
+            ;
+    }
+    return NULL;
+}
+
+Test(static_domain, signals_during_detach_leave_it_consistent,
+    .timeout = 60)
+{
+    struct sigaction sa;
+    pthread_t self = pthread_self(), flood;
+    smr_t smr = smr_static(st_sig);
+    long bad = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = sig_handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    cr_assert_eq(smr_thread_attach(smr), 0);
+    __atomic_store_n(&g_stop, 0, __ATOMIC_RELEASE);
+    cr_assert_eq(pthread_create(&flood, NULL, sig_flood, &self), 0);
+    for (int i = 0; i < 100000; i++) {
+        smr_static_enter(st_sig);
+        smr_static_exit(st_sig);
+        smr_thread_detach(smr);
+        bad += !CONSISTENT(st_sig);
+        /* re-attach before the next handler may run its first section */
+        cr_assert_eq(smr_thread_attach(smr), 0);
+        bad += !CONSISTENT(st_sig);
+    }
+    __atomic_store_n(&g_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(flood, NULL);
+    signal(SIGUSR1, SIG_IGN);
+    cr_assert_eq(bad, 0, "%ld inconsistent pointer states", bad);
+    cr_assert_not(g_sig_bad, "a handler's section saw an inconsistent "
+        "pointer");
+}
+
+/* A library that declares a domain stays mapped after dlclose once the
+ * domain is built: the registry, forks and thread exits still touch it. */
+Test(static_domain, declaring_library_survives_dlclose, .timeout = 30)
+{
+    void *h = dlopen(STATIC_DSO, RTLD_NOW | RTLD_LOCAL);
+
+    cr_assert_not_null(h, "dlopen: %s", dlerror());
+    int (*section)(void) = (int (*)(void))dlsym(h, "static_dso_section");
+    cr_assert_not_null(section);
+    cr_assert_eq(section(), 0);
+    cr_assert_eq(dlclose(h), 0);
+    cr_assert_not_null(dlopen(STATIC_DSO, RTLD_NOW | RTLD_NOLOAD),
+        "still loaded after dlclose (RTLD_NODELETE)");
+    pid_t pid = fork();         /* prepare/child walk every domain */
+    cr_assert_neq(pid, -1);
+    if (pid == 0)
+        _exit(0);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 Test(static_domain, destroy_is_refused_and_loses_nothing, .timeout = 30)
@@ -328,7 +465,7 @@ Test(static_domain, pool_on_a_static_domain, .timeout = 30)
  */
 struct obj { uint64_t live; };
 static struct obj *_Atomic g_obj;
-static int g_stop, g_bad;
+static int g_bad;
 
 static void *
 torture_reader(void *arg)
