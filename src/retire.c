@@ -47,6 +47,8 @@
  *    batches whole.
  *  - thread table (struct retire__thr): the thread's cursors by domain id,
  *    found through one __thread pointer.
+ *  - free list (r_free): a record's reclaimed, empty batches, reused for
+ *    its next ones instead of malloc/free per batch (see "Batch memory").
  *
  * Invariants:
  *
@@ -147,6 +149,7 @@
 #define RETIRE__POLL_NS 50000u          /* min gap between failing polls */
 #define RETIRE__TCAP0   8u              /* initial thread-table capacity */
 #define RETIRE__CALLS   16u             /* fast retires between slow paths */
+#define RETIRE__FREE    8u              /* empty batches kept, at least */
 
 /* ---- objects ---------------------------------------------------------- */
 
@@ -220,6 +223,8 @@ struct retire__rec {
     uint64_t r_serial;              /* last serial handed out */
     struct retire__claim *r_claims;
     size_t r_cent;                  /* entries in claims */
+    struct retire__batch *r_free;   /* empty batches, for reuse (below) */
+    uint32_t r_nfree;
     /* Written under r_lock, read without it on every retire (hints).
      * r_hint is a goal that is polled: release store, acquire load
      * (retire__hint_locked). */
@@ -352,6 +357,54 @@ retire__spin_unlock(uint32_t *l)
 }
 
 /*
+ * Batch memory.  A batch is over 1 KiB: too big for glibc's tcache and
+ * past its small-bin range, so each malloc of one consolidates the fast
+ * bins, which the callbacks (free) have just filled with retired objects,
+ * and a free of one coalesces.  Measured (bench_pool, glibc 2.x): that
+ * was the larger part of smr_retire's cost over ck_epoch_call.  So a
+ * reclaimed batch goes to the record's free list (r_lock held; it holds
+ * no entry and no hold: R1 and R2 are about entries) and comes back to an
+ * owner when it queues its batch (retire__queue_cur, under the r_lock it
+ * takes anyway) or to a stealer.  The list keeps at most what the FIFO
+ * may hold now, the adaptive cap in batches (at least RETIRE__FREE): a
+ * burst that raised the cap is served again from the list, and when the
+ * cap decays the list is trimmed (retire__reclaim).  It goes with the
+ * record.
+ */
+static uint32_t
+retire__keep(const struct retire__rec *r)
+{
+    size_t k = smr__cap_now(&r->r_cap) / RETIRE__BATCH;     /* a hint */
+
+    return k > RETIRE__FREE ? (k < UINT32_MAX ? (uint32_t)k : UINT32_MAX) :
+        RETIRE__FREE;
+}
+
+static void
+retire__batch_put_locked(struct retire__rec *r, struct retire__batch *b)
+{
+    if (r->r_nfree >= retire__keep(r)) {
+        free(b);
+        return;
+    }
+    b->b_next = r->r_free;
+    r->r_free = b;
+    r->r_nfree++;
+}
+
+static struct retire__batch *
+retire__batch_get_locked(struct retire__rec *r)
+{
+    struct retire__batch *b = r->r_free;
+
+    if (b == NULL)
+        return malloc(sizeof(*b));
+    r->r_free = b->b_next;
+    r->r_nfree--;
+    return b;
+}
+
+/*
  * Point the hint at the FIFO head; r_lock held.  A hint only: the reader
  * re-decides under r_lock.  But it polls the hint first, and smr_poll
  * judges a goal against the clock it loads, so release: partner of the
@@ -428,8 +481,8 @@ retire__untake_locked(struct retire__batch *b)
 /*
  * Take a cursor's whole batch, by its owner (queueing it, thread exit) or
  * with the owner gone (fork child); r_lock held (R1).  NULL if it holds
- * no entry; an installed batch with none left is freed here and its hold
- * released (R2).
+ * no entry; an installed batch with none left goes to the free list here
+ * and its hold is released (R2).
  */
 static struct retire__batch *
 retire__take_own_locked(struct retire__rec *r, struct retire__cur *c)
@@ -447,7 +500,7 @@ retire__take_own_locked(struct retire__rec *r, struct retire__cur *c)
     retire__spin_unlock(&c->c_lock);
     if (b != NULL && b->b_n == 0) {
         smr__domain_release(r->r_smr);
-        free(b);
+        retire__batch_put_locked(r, b);
         b = NULL;
     }
     if (b != NULL)
@@ -539,6 +592,12 @@ retire__rec_maybe_free_locked(struct retire__rec *r)
     pthread_mutex_unlock(&r->r_lock);
     pthread_mutex_destroy(&r->r_lock);
     pthread_cond_destroy(&r->r_cv);
+    while (r->r_free != NULL) {
+        struct retire__batch *b = r->r_free;
+
+        r->r_free = b->b_next;
+        free(b);
+    }
     free(r);
     return true;
 }
@@ -576,7 +635,7 @@ static size_t
 retire__reclaim(struct retire__rec *r, uint64_t upto)
 {
     struct retire__claim k, **kp;
-    struct retire__batch *b, **tail = &k.k_list;
+    struct retire__batch *b, **tail = &k.k_list, *done = NULL;
     size_t nb = 0;
     smr_t smr;
     bool idle;
@@ -619,11 +678,31 @@ retire__reclaim(struct retire__rec *r, uint64_t upto)
         k.k_list = b->b_next;
         for (uint32_t i = 0; i < b->b_n; i++)
             b->b_ent[i].fn(b->b_ent[i].ptr);
-        free(b);
+        b->b_next = done;       /* empty now: memory for the free list */
+        done = b;
     }
     retire__claims = k.k_up;
 
     pthread_mutex_lock(&r->r_lock);
+    /* Keep the run batches for reuse; what the list holds past
+     * retire__keep (the cap decayed) is freed below, with no lock. */
+    if (done != NULL) {
+        uint32_t keep = retire__keep(r);
+
+        for (b = done; b->b_next != NULL; b = b->b_next)
+            r->r_nfree++;
+        r->r_nfree++;
+        b->b_next = r->r_free;
+        r->r_free = done;
+        done = NULL;
+        while (r->r_nfree > keep) {
+            b = r->r_free;
+            r->r_free = b->b_next;
+            r->r_nfree--;
+            b->b_next = done;
+            done = b;
+        }
+    }
     /* Release the holds (R2) under r_lock, together with dropping the
      * claim: a barrier that sees the claim gone may let its caller destroy
      * the domain at once, and a fork child sees either both or neither. */
@@ -641,6 +720,10 @@ retire__reclaim(struct retire__rec *r, uint64_t upto)
     if (idle)
         r->r_refs++;
     pthread_mutex_unlock(&r->r_lock);
+    while ((b = done) != NULL) {
+        done = b->b_next;
+        free(b);
+    }
     if (idle)
         retire__rec_unref(r);
     return nb;
@@ -865,6 +948,9 @@ retire__queue_cur(struct retire__cur *c)
 
     pthread_mutex_lock(&r->r_lock);
     retire__enqueue_locked(r, retire__take_own_locked(r, c));
+    /* The next batch's memory, from the free list (owner only). */
+    if (c->c_spare == NULL && r->r_free != NULL)
+        c->c_spare = retire__batch_get_locked(r);
     pthread_mutex_unlock(&r->r_lock);
 }
 
@@ -1078,10 +1164,10 @@ smr_barrier(smr_t smr)
 
         if (retire__live_locked(c) == 0)
             continue;
-        if ((nb = malloc(sizeof(*nb))) == NULL)
+        if ((nb = retire__batch_get_locked(r)) == NULL)
             retire__die(smr, "smr_barrier: out of memory for a batch");
         if ((b = retire__take_live_locked(r, c, nb, 0, now)) == NULL) {
-            free(nb);
+            retire__batch_put_locked(r, nb);
             continue;
         }
         *tail = b;
@@ -1420,14 +1506,14 @@ smr__retire_round(smr_t smr, uint64_t now, smr_seq_t *goal, uint64_t *due)
             continue;
         }
         /* A tick old: copy it out (the owner may be idle for good). */
-        if ((nb = malloc(sizeof(*nb))) == NULL) {
+        if ((nb = retire__batch_get_locked(r)) == NULL) {
             if (*due == 0 || now + RETIRE__TICK_NS < *due)
                 *due = now + RETIRE__TICK_NS;
             continue;
         }
         if ((b = retire__take_live_locked(r, c, nb, now - RETIRE__TICK_NS,
             now)) == NULL) {
-            free(nb);
+            retire__batch_put_locked(r, nb);
             continue;
         }
         *tail = b;
