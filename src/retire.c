@@ -192,6 +192,7 @@ struct retire__cur {
     struct retire__cur *c_next;     /* record's cursor list (r_lock) */
     struct retire__cur *c_prev;
     uint64_t c_next_poll;           /* owner only: ns */
+    uint64_t c_now;                 /* owner only: its last clock read */
 };
 
 /* Batches popped from the FIFO and being reclaimed by one thread. */
@@ -427,14 +428,15 @@ retire__hint_locked(struct retire__rec *r)
 /*
  * Tag a list of non-empty batches with one smr_advance and append them to
  * the FIFO; r_lock held, and the batches were just taken from cursors under
- * their c_lock (R1, R3).
+ * their c_lock (R1, R3).  now: the caller's clock read (the queue time;
+ * no read of our own, it costs as much as the rest of a queueing).
  */
 static void
-retire__enqueue_locked(struct retire__rec *r, struct retire__batch *list)
+retire__enqueue_locked(struct retire__rec *r, struct retire__batch *list,
+    uint64_t now)
 {
     smr_seq_t tag;
     size_t n = 0;
-    uint64_t now;
 
     if (list == NULL)
         return;
@@ -442,7 +444,6 @@ retire__enqueue_locked(struct retire__rec *r, struct retire__batch *list)
      * unlink before it) before the clock moves; partner: smr_enter's
      * store->load fence (smr.c I2). */
     tag = smr_advance(r->r_smr);
-    now = smr__now_ns();
     while (list != NULL) {
         struct retire__batch *b = list;
 
@@ -942,12 +943,12 @@ retire__cur_get(smr_t smr)
 
 /* Queue the owner's batch (full or older than a tick); no lock held. */
 static void
-retire__queue_cur(struct retire__cur *c)
+retire__queue_cur(struct retire__cur *c, uint64_t now)
 {
     struct retire__rec *r = c->c_rec;
 
     pthread_mutex_lock(&r->r_lock);
-    retire__enqueue_locked(r, retire__take_own_locked(r, c));
+    retire__enqueue_locked(r, retire__take_own_locked(r, c), now);
     /* The next batch's memory, from the free list (owner only). */
     if (c->c_spare == NULL && r->r_free != NULL)
         c->c_spare = retire__batch_get_locked(r);
@@ -985,9 +986,13 @@ retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
     uint32_t n;
     bool queue, timed, kick = false;
 
-    timed = b == NULL || c->c_cd <= 1 || b->b_n >= RETIRE__BATCH - 1;
+    /* A clock read costs as much as the rest of a queueing (vDSO, ~25 ns
+     * in a VM): one every RETIRE__CALLS calls and at a full batch, not
+     * at install (below). */
+    timed = c->c_cd <= 1 || (b != NULL && b->b_n >= RETIRE__BATCH - 1);
     if (timed) {
         now = smr__now_ns();
+        c->c_now = now;
         c->c_cd = RETIRE__CALLS;
     } else {
         c->c_cd--;
@@ -1005,7 +1010,11 @@ retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
         b->b_next = NULL;
         b->b_n = 0;
         b->b_taken = 0;
-        atomic_store_rlx(&b->b_born, now);      /* before it is shared */
+        /* Born at our last clock read, at most RETIRE__CALLS calls ago
+         * (usually the queueing of the batch before, one call ago): older
+         * than the truth, so the tick rule only queues it sooner.  Before
+         * it is shared. */
+        atomic_store_rlx(&b->b_born, c->c_now);
         /* Hold before the batch can be seen by anyone (R2); install under
          * c_lock, so a stealer sees it whole.  Relaxed: we are the only
          * reader of c_batch without the lock. */
@@ -1041,7 +1050,7 @@ retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
     queue = n + 1 == RETIRE__BATCH ||
         now - atomic_load_rlx(&b->b_born) >= RETIRE__TICK_NS;
     if (queue)
-        retire__queue_cur(c);
+        retire__queue_cur(c, now);
 
     /* The hint.  Acquire: partner of the release store in
      * retire__hint_locked; the tag's advance happens before smr_poll's
@@ -1173,7 +1182,7 @@ smr_barrier(smr_t smr)
         *tail = b;
         tail = &b->b_next;
     }
-    retire__enqueue_locked(r, stolen);
+    retire__enqueue_locked(r, stolen, now);
     upto = r->r_serial;     /* R4: everything retired before us is <= it */
     if (r->r_tail != NULL)
         last = r->r_tail->b_tag;
@@ -1306,7 +1315,8 @@ retire__thr_drop_locked(struct retire__thr *t)
         struct retire__rec *r = c->c_rec;
 
         pthread_mutex_lock(&r->r_lock);
-        retire__enqueue_locked(r, retire__take_own_locked(r, c));
+        retire__enqueue_locked(r, retire__take_own_locked(r, c),
+            smr__now_ns());
         pthread_mutex_unlock(&r->r_lock);
         retire__cur_free_locked(c);
     }
@@ -1526,7 +1536,7 @@ smr__retire_round(smr_t smr, uint64_t now, smr_seq_t *goal, uint64_t *due)
         if (*due == 0 || now + RETIRE__TICK_NS < *due)
             *due = now + RETIRE__TICK_NS;
     }
-    retire__enqueue_locked(r, stolen);
+    retire__enqueue_locked(r, stolen, now);
     pthread_mutex_unlock(&r->r_lock);
 
     (void)retire__reclaim(r, UINT64_MAX);
