@@ -1049,8 +1049,15 @@ retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
     /* Relaxed: a stealer may move b_born later (no partner). */
     queue = n + 1 == RETIRE__BATCH ||
         now - atomic_load_rlx(&b->b_born) >= RETIRE__TICK_NS;
-    if (queue)
+    if (queue) {
         retire__queue_cur(c, now);
+        /* A batch that aged out belongs to a slow retirer: its next call
+         * is timed too, to poll what it just queued (a lazy or deferred
+         * goal is not reached at once).  A full one's next is not: a fast
+         * retirer polls again within RETIRE__CALLS calls. */
+        if (n + 1 < RETIRE__BATCH)
+            c->c_cd = 1;
+    }
 
     /* The hint.  Acquire: partner of the release store in
      * retire__hint_locked; the tag's advance happens before smr_poll's
