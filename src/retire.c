@@ -997,9 +997,11 @@ retire__sync_one(smr_t smr, void *ptr, void (*fn)(void *))
 
 /*
  * The slow path of smr_retire: install a batch if there is none, append,
- * and on every RETIRE__CALLS-th call (or a full batch) the timed part:
- * queue the batch when it is full or a tick old, poll the FIFO head's
- * hint, keep the bound.  The clock is read in the timed part only.  While
+ * and when the countdown c_cd runs out (every RETIRE__CALLS calls; a fast
+ * retirer's only at its batch's last entry, see below) or at a full batch
+ * the timed part: queue the batch when it is full or a tick old, poll the
+ * FIFO head's hint, keep the bound.  The clock is read in the timed part
+ * only.  While
  * a reclaimer runs (c_watch), every call comes here and appends under
  * c_lock, kicking it when the batch had no live entry (R8).
  */
@@ -1008,7 +1010,7 @@ retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
 {
     struct retire__rec *r = c->c_rec;
     struct retire__batch *b = c->c_batch;
-    uint64_t now = 0;
+    uint64_t now = 0, age;
     smr_seq_t hint;
     uint32_t n;
     bool queue, timed, kick = false;
@@ -1037,8 +1039,8 @@ retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
         b->b_next = NULL;
         b->b_n = 0;
         b->b_taken = 0;
-        /* Born at our last clock read, at most RETIRE__CALLS calls ago
-         * (usually the queueing of the batch before, one call ago): older
+        /* Born at our last clock read (the queueing of the batch before,
+         * one call ago, unless smr_destroy took an empty batch): older
          * than the truth, so the tick rule only queues it sooner.  Before
          * it is shared. */
         atomic_store_rlx(&b->b_born, c->c_now);
@@ -1074,16 +1076,23 @@ retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
     if (!timed)
         return;
     /* Relaxed: a stealer may move b_born later (no partner). */
-    queue = n + 1 == RETIRE__BATCH ||
-        now - atomic_load_rlx(&b->b_born) >= RETIRE__TICK_NS;
+    age = now - atomic_load_rlx(&b->b_born);
+    queue = n + 1 == RETIRE__BATCH || age >= RETIRE__TICK_NS;
     if (queue) {
         retire__queue_cur(c, now);
-        /* A batch that aged out belongs to a slow retirer: its next call
-         * is timed too, to poll what it just queued (a lazy or deferred
-         * goal is not reached at once).  A full one's next is not: a fast
-         * retirer polls again within RETIRE__CALLS calls. */
+        /* How soon the next check: a batch that aged out belongs to a slow
+         * retirer, whose next call is timed too, to poll what it just
+         * queued (a lazy or deferred goal is not reached at once).  A
+         * batch that filled in under a quarter tick belongs to a fast
+         * one, whose next batch will fill long before it ages out: its
+         * next clock read is at that batch's last entry, one read per
+         * batch, not one per RETIRE__CALLS calls.  Should it slow down
+         * meanwhile, that one batch waits at most RETIRE__BATCH calls
+         * for its check (the next one is judged slow). */
         if (n + 1 < RETIRE__BATCH)
             c->c_cd = 1;
+        else if (age < RETIRE__TICK_NS / 4)
+            c->c_cd = RETIRE__BATCH + 1;
     }
 
     /* The hint.  Acquire: partner of the release store in
@@ -1121,9 +1130,9 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
      * The fast path: no lock, no read-modify-write, no clock, no shared
      * line.  Only we install or remove c_batch (under c_lock, for the
      * stealers); stealers copy entries out and never write b_n or b_ent
-     * (retire__take_live_locked).  The last slot of a batch, and every
-     * RETIRE__CALLS-th call, take the slow path: queueing, the tick, the
-     * hint poll, the bound.
+     * (retire__take_live_locked).  The last slot of a batch, and the
+     * call where the countdown c_cd runs out, take the slow path:
+     * queueing, the tick, the hint poll, the bound.
      */
     b = c->c_batch;
     /* Relaxed: c_watch is a setting (R8), written under r_lock. */
