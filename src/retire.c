@@ -243,11 +243,6 @@ struct retire__rec {
 };
 
 struct retire__thr {
-    /* The last cursor found (owner only): smr_retire's fast path loads
-     * one pointer here instead of walking t_ent, a dependent load less.
-     * t_hid 0 (no domain has id 0): none; cleared when it is evicted. */
-    uint64_t t_hid;
-    struct retire__cur *t_hcur;
     struct retire__thr *t_next;     /* registry (retire__lock) */
     struct retire__thr *t_prev;
     uint32_t t_n, t_cap;
@@ -272,6 +267,15 @@ static __thread struct retire__thr *retire__self
     __attribute__((tls_model("initial-exec")));
 static __thread struct retire__claim *retire__claims
     __attribute__((tls_model("initial-exec")));
+/* The thread's last cursor found, for smr_retire's fast path: the id and
+ * the cursor load from the thread pointer side by side, where walking
+ * retire__self's table was three dependent loads.  h_id 0 (no domain has
+ * id 0): none.  Cleared when that cursor goes (eviction, thread exit);
+ * only this thread reads or writes it. */
+static __thread struct {
+    uint64_t h_id;
+    struct retire__cur *h_cur;
+} retire__hot __attribute__((tls_model("initial-exec")));
 
 static void retire__thread_exit(void *arg);
 static void retire__atfork_prepare(void);
@@ -846,9 +850,9 @@ retire__thr_room_locked(struct retire__thr *t)
 
         if (retire__claims == NULL && atomic_load_rlx(&c->c_batch) == NULL) {
             /* Relaxed: only the owner (us) makes it non-NULL. */
-            if (t->t_hcur == c) {
-                t->t_hid = 0;
-                t->t_hcur = NULL;
+            if (retire__hot.h_cur == c) {
+                retire__hot.h_id = 0;
+                retire__hot.h_cur = NULL;
             }
             retire__cur_free_locked(c);
             continue;
@@ -929,8 +933,8 @@ retire__cur_slow(smr_t smr, uint64_t id)
     t->t_ent[t->t_n].id = id;
     t->t_ent[t->t_n].cur = c;
     t->t_n++;
-    t->t_hid = id;
-    t->t_hcur = c;
+    retire__hot.h_id = id;
+    retire__hot.h_cur = c;
     pthread_mutex_unlock(&retire__lock);
     return c;
 fail:
@@ -947,9 +951,9 @@ retire__cur_find(smr_t smr, uint64_t id)
     if (t != NULL) {
         for (uint32_t i = 0; i < t->t_n; i++)
             if (t->t_ent[i].id == id) {
-                t->t_hid = id;
-                t->t_hcur = t->t_ent[i].cur;
-                return t->t_hcur;
+                retire__hot.h_id = id;
+                retire__hot.h_cur = t->t_ent[i].cur;
+                return t->t_ent[i].cur;
             }
     }
     return retire__cur_slow(smr, id);
@@ -959,12 +963,10 @@ retire__cur_find(smr_t smr, uint64_t id)
 static inline struct retire__cur *
 retire__cur_get(smr_t smr)
 {
-    struct retire__thr *t = retire__self;
     uint64_t id = retire__id(smr);
 
-    if (__builtin_expect(t != NULL, 1) &&
-        __builtin_expect(t->t_hid == id, 1))
-        return t->t_hcur;
+    if (__builtin_expect(retire__hot.h_id == id, 1))
+        return retire__hot.h_cur;
     return retire__cur_find(smr, id);
 }
 
@@ -1381,6 +1383,8 @@ retire__thread_exit(void *arg)
     pthread_mutex_unlock(&retire__lock);
     if (retire__self == t)
         retire__self = NULL;
+    retire__hot.h_id = 0;           /* its cursors are gone */
+    retire__hot.h_cur = NULL;
 }
 
 /* Lock order: retire__lock, each record's r_lock in registry order, each
