@@ -170,7 +170,7 @@ struct worker {
     int id;
     int pu_os;
     pthread_t th;
-    double ns;
+    double ns, cpu_ns;
     size_t rss;        /* RSS after the timed loop (worker 0, pool rows) */
     void *ring[RING];
 } __attribute__((aligned(CL)));
@@ -331,9 +331,11 @@ worker_main(void *arg)
         /* Fill the ring (untimed), churn (timed), empty it (untimed). */
         for (int i = 0; i < RING; i++)
             w->ring[i] = s_alloc(s);
+        uint64_t c0 = cpu_now_ns();
         uint64_t t0 = now_ns();
         churn_fn[s](w->ring, n);
         uint64_t t1 = now_ns();
+        uint64_t c1 = cpu_now_ns();
         if (w->id == 0 && (smr_pool_of(s) != NULL || s == S_RETIRE))
             w->rss = rss_bytes();
         for (int i = 0; i < RING; i++)
@@ -341,6 +343,7 @@ worker_main(void *arg)
         if (s == S_CK)
             ck_epoch_barrier(tl_ck);   /* this thread's frees, untimed */
         w->ns = (double)(t1 - t0) / (double)n;
+        w->cpu_ns = (double)(c1 - c0) / (double)n;
         pthread_barrier_wait(&g_done);
     }
     urcu_memb_unregister_thread();
@@ -464,7 +467,7 @@ static void
 run_threads(int nthreads, int rounds, uint64_t iters, int csv)
 {
     struct worker *w = aligned_alloc(CL, sizeof(*w) * (size_t)nthreads);
-    double val[rounds][NSCHEME];
+    double val[rounds][NSCHEME], cval[rounds][NSCHEME];
     int order[NSCHEME], n = 0;
     /* Pool rows: frees and sync reclaims over the timed rounds (deltas of
      * smr_pool_stats around each run), peak RSS seen after a timed loop. */
@@ -476,6 +479,7 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
 
     memset(w, 0, sizeof(*w) * (size_t)nthreads);
     memset(val, 0, sizeof(val));
+    memset(cval, 0, sizeof(cval));
     smr_retire_stats(g_smr, &rs0);
     rsync0 = rs0.sync_reclaims;
     pools_create();
@@ -535,11 +539,15 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
             }
             if (r < 0)
                 continue;
-            double mx = 0;
-            for (int i = 0; i < nthreads; i++)
+            double mx = 0, cmx = 0;
+            for (int i = 0; i < nthreads; i++) {
                 if (w[i].ns > mx)
                     mx = w[i].ns;
+                if (w[i].cpu_ns > cmx)
+                    cmx = w[i].cpu_ns;
+            }
             val[r][s] = mx;
+            cval[r][s] = cmx;
         }
     }
     g_quit = 1;
@@ -553,16 +561,21 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
     pthread_barrier_destroy(&g_done);
 
     double med[NSCHEME], lo[NSCHEME], hi[NSCHEME];
+    double cmed[NSCHEME], clo[NSCHEME], chi[NSCHEME];
     for (int s = 0; s < NSCHEME; s++) {
-        double col[rounds];
-        lo[s] = 1e300;
-        hi[s] = 0;
+        double col[rounds], ccol[rounds];
+        lo[s] = clo[s] = 1e300;
+        hi[s] = chi[s] = 0;
         for (int r = 0; r < rounds; r++) {
             col[r] = val[r][s];
             lo[s] = col[r] < lo[s] ? col[r] : lo[s];
             hi[s] = col[r] > hi[s] ? col[r] : hi[s];
+            ccol[r] = cval[r][s];
+            clo[s] = ccol[r] < clo[s] ? ccol[r] : clo[s];
+            chi[s] = ccol[r] > chi[s] ? ccol[r] : chi[s];
         }
         med[s] = g_have[s] ? median(col, rounds) : 0;
+        cmed[s] = g_have[s] ? median(ccol, rounds) : 0;
     }
     /* The pool columns: blocking frees per million and pending_peak. */
     double bpm[NSCHEME] = {0};
@@ -608,9 +621,29 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
             printf(" %10.2f %9s %8.1f", bpm[s], "-", prss[s] / 1048576.0);
         printf("\n");
     }
+    /* CPU time (CLOCK_THREAD_CPUTIME_ID): leaves out time a thread was
+     * preempted, which on a loaded machine swings the wall-clock table. */
+    printf("  CPU time per op (max over threads, median over rounds):\n");
+    printf("  %-30s %8s %15s %8s %8s %8s %8s %8s\n", "scheme (CPU ns per op)",
+        "median", "min-max", "/glibc", "/jemal", "/mimal", "/ck_ep", "/urcu");
+    for (int s = 0; s < NSCHEME; s++) {
+        char range[32];
+        if (!g_have[s])
+            continue;
+        snprintf(range, sizeof(range), "%.2f-%.2f", clo[s], chi[s]);
+        printf("  %-30s %8.2f %15s", scheme_name[s], cmed[s], range);
+        int refs[] = { S_GLIBC, S_JEMALLOC, S_MIMALLOC, S_CK, S_URCU };
+        for (int k = 0; k < 5; k++) {
+            if (g_have[refs[k]] && cmed[refs[k]] > 0)
+                printf(" %8.3f", cmed[s] / cmed[refs[k]]);
+            else
+                printf(" %8s", "n/a");
+        }
+        printf("\n");
+    }
     if (csv) {
         printf("csv,threads,scheme,median_ns,min_ns,max_ns,"
-            "blocking_per_m,pending_peak,rss_mib,rate\n");
+            "blocking_per_m,pending_peak,rss_mib,rate,cpu_median_ns\n");
         for (int s = 0; s < NSCHEME; s++) {
             if (!g_have[s])
                 continue;
@@ -622,7 +655,7 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
             } else {
                 printf(",,,");
             }
-            printf(",%llu\n", (unsigned long long)g_rate);
+            printf(",%llu,%.3f\n", (unsigned long long)g_rate, cmed[s]);
         }
     }
     fflush(stdout);

@@ -141,7 +141,7 @@
 #define atomic_xchg_acq(p, v)   __atomic_exchange_n((p), (v), __ATOMIC_ACQUIRE)
 
 /* ---- tunables --------------------------------------------------------- */
-#define RETIRE__BATCH   64u             /* entries per batch */
+#define RETIRE__BATCH   128u            /* entries per batch */
 #define RETIRE__CAP     ((size_t)SMR_RETIRE_CAP_DEFAULT)  /* FIFO entries
                                          * before sync reclaim (default) */
 #define RETIRE__WHO     "smr_retire queue"  /* in stall reports */

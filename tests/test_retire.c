@@ -34,7 +34,7 @@
 
 /* Mirror src/retire.c (RETIRE__BATCH) and src/smr_util.h (the floor of
  * the adaptive cap: a hard bound at or below it is the cap in force). */
-#define BATCH 64
+#define BATCH 128
 #define CAP 4096
 #define DEFCAP ((size_t)SMR_RETIRE_CAP_DEFAULT)
 
