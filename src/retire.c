@@ -41,12 +41,13 @@
  *    smr_barrier and the reclaimer take what is there under a tiny
  *    spinlock (c_lock) by copying the entries below an acquire load of b_n
  *    into a batch of their own and recording the copied prefix in b_taken;
- *    the owner drops that prefix under c_lock in its slow path (every
- *    RETIRE__CALLS calls or a full batch), and hands its whole batch over
- *    itself (queueing it, thread exit); the fork child takes dead threads'
+ *    the owner drops that prefix under c_lock when it takes its batch
+ *    back (retire__take_own: queueing it, thread exit, fork), and hands
+ *    its whole batch over itself; the fork child takes dead threads'
  *    batches whole.
  *  - thread table (struct retire__thr): the thread's cursors by domain id,
- *    found through one __thread pointer.
+ *    found through one __thread pointer; the last one found is also kept
+ *    in an initial-exec (id, cursor) pair, retire__hot, for the fast path.
  *  - free list (r_free): a record's reclaimed, empty batches, reused for
  *    its next ones instead of malloc/free per batch (see "Batch memory").
  *
@@ -63,7 +64,7 @@
  *  R2  Each installed or queued batch holds its domain (smr__domain_hold
  *      when it is installed or copied into, smr__domain_release after its
  *      last fn ran and before its claim is dropped, or when an installed
- *      batch with no live entry is freed).  So smr_destroy with pending
+ *      batch with no live entry goes back to the free list or is freed).  So smr_destroy with pending
  *      retires aborts (SPEC §4), an idle domain can be destroyed (first,
  *      smr_destroy frees installed batches whose every entry was copied
  *      out: retire__destroy_hook), and a record's r_smr is dereferenced
@@ -148,7 +149,8 @@
 #define RETIRE__TICK_NS 1000000u        /* partial batch age that queues it */
 #define RETIRE__POLL_NS 50000u          /* min gap between failing polls */
 #define RETIRE__TCAP0   8u              /* initial thread-table capacity */
-#define RETIRE__CALLS   16u             /* fast retires between slow paths */
+#define RETIRE__CALLS   16u             /* retires between timed checks (a
+                                         * fast retirer: one per batch) */
 #define RETIRE__FREE    8u              /* empty batches kept, at least */
 
 /* ---- objects ---------------------------------------------------------- */
@@ -204,7 +206,8 @@ struct retire__claim {
     uint64_t k_lo;                  /* lowest serial popped (R4) */
     size_t k_nbatch;                /* holds to release (R2) */
     size_t k_nent;
-    struct retire__batch *k_list;   /* owner only (freed as they run) */
+    struct retire__batch *k_list;   /* owner only (to the free list as
+                                     * they run) */
 };
 
 struct retire__rec {
@@ -367,7 +370,7 @@ retire__spin_unlock(uint32_t *l)
 }
 
 /*
- * Batch memory.  A batch is over 1 KiB: too big for glibc's tcache and
+ * Batch memory.  A batch is about 2 KiB (128 entries): too big for glibc's tcache and
  * past its small-bin range, so each malloc of one consolidates the fast
  * bins, which the callbacks (free) have just filled with retired objects,
  * and a free of one coalesces.  Measured (bench_pool, glibc 2.x): that
@@ -528,7 +531,7 @@ retire__take_own_locked(struct retire__rec *r, struct retire__cur *c)
  * tags nb (R3; tests/model/steal.c).  We never write the owner's b_n or
  * b_ent: the copied prefix is b_taken, dropped by the owner under c_lock
  * (retire__untake_locked).  nb takes its own hold (R2).  Returns nb if
- * it got entries, else NULL (the caller frees nb).  born: entries older
+ * it got entries, else NULL (the caller puts nb back).  born: entries older
  * than this only (0: all).
  */
 static struct retire__batch *
@@ -1042,9 +1045,10 @@ retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
         b->b_n = 0;
         b->b_taken = 0;
         /* Born at our last clock read (the queueing of the batch before,
-         * one call ago, unless smr_destroy took an empty batch): older
-         * than the truth, so the tick rule only queues it sooner.  Before
-         * it is shared. */
+         * one call ago, but that call may be long past: a thread idle
+         * since then): older than the truth, so the tick rule only queues
+         * it sooner (after an idle gap, a small batch early: a cost, not
+         * a risk).  Before it is shared. */
         atomic_store_rlx(&b->b_born, c->c_now);
         /* Hold before the batch can be seen by anyone (R2); install under
          * c_lock, so a stealer sees it whole.  Relaxed: we are the only
@@ -1467,6 +1471,7 @@ retire__atfork_child(void)
 static void
 retire__destroy_hook(smr_t smr)
 {
+    struct retire__batch *spare = NULL;
     struct retire__rec *r;
 
     pthread_mutex_lock(&retire__lock);
@@ -1489,9 +1494,20 @@ retire__destroy_hook(smr_t smr)
                 free(b);
             }
         }
+        /* The domain is going: its spare batches serve nobody (the
+         * record itself lives until its last cursor goes, R7). */
+        spare = r->r_free;
+        r->r_free = NULL;
+        r->r_nfree = 0;
         pthread_mutex_unlock(&r->r_lock);
     }
     pthread_mutex_unlock(&retire__lock);
+    while (spare != NULL) {
+        struct retire__batch *b = spare;
+
+        spare = b->b_next;
+        free(b);
+    }
 }
 
 /* ---- the background reclaimer's round (src/reclaim.c) ------------------ */

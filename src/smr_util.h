@@ -142,7 +142,10 @@ smr__cap_note(struct smr__cap *k, size_t queued, uint64_t now)
 
     if (queued > k->k_wpeak)
         k->k_wpeak = queued;
-    if (now - k->k_t0 < SMR__CAP_WINDOW_NS)
+    /* A caller may pass a time read before it took the lock, older than
+     * the window's start another caller set meanwhile: that is inside the
+     * window, not a wrap past it (which would halve twice in a window). */
+    if ((int64_t)(now - k->k_t0) < (int64_t)SMR__CAP_WINDOW_NS)
         return;
     cur = __atomic_load_n(&k->k_cur, __ATOMIC_RELAXED);
     if (k->k_t0 != 0 && cur > k->k_floor && k->k_wpeak < cur / 4)

@@ -257,8 +257,9 @@ ParameterizedTest(int *flags, grace, fifo_pops_only_reached_batches,
 
 /*
  * Tick rule: a partial batch (never full here: fewer than BATCH retires)
- * older than one tick is queued at its owner's next retire and reclaimed
- * by later retires, without any smr_barrier.
+ * older than one tick is queued at its owner's next timed retire (the
+ * 16th; this thread never filled a batch fast) and reclaimed by later
+ * retires, without any smr_barrier.
  */
 ALL_FLAGS(retire, partial_batch_ages_out)
 ParameterizedTest(int *flags, retire, partial_batch_ages_out, .timeout = 30)
@@ -272,6 +273,34 @@ ParameterizedTest(int *flags, retire, partial_batch_ages_out, .timeout = 30)
     }
     cr_assert(atomic_load(&count[0]) == 1,
         "first object not reclaimed after %d slow retires (< one batch)", i);
+    smr_barrier(s);
+    assert_once(0, i);
+    smr_destroy(s);
+}
+
+/*
+ * A thread that filled a batch fast is timed only at its next batch's end
+ * (one clock read per batch); should it slow down, its partial batch is
+ * still queued within a batch's worth of calls (smr_retire(3)), then
+ * reclaimed by later retires.
+ */
+ALL_FLAGS(retire, fast_then_slow_batch_ages_out)
+ParameterizedTest(int *flags, retire, fast_then_slow_batch_ages_out,
+    .timeout = 60)
+{
+    smr_t s = mk("ret-fast-slow", *flags);
+    int i, lo = BATCH;          /* objects [0, BATCH): one fast batch */
+
+    for (i = 0; i < BATCH; i++)
+        retire_obj(s, i);
+    for (i = lo; i < lo + BATCH + 32 && atomic_load(&count[lo]) == 0; i++) {
+        retire_obj(s, i);
+        sleep_ms(1);
+    }
+    cr_assert(atomic_load(&count[lo]) == 1, "the first slow object not "
+        "reclaimed after %d slow retires", i - lo);
+    cr_assert(i - lo <= BATCH + 16, "took %d slow retires (> a batch)",
+        i - lo);
     smr_barrier(s);
     assert_once(0, i);
     smr_destroy(s);
@@ -696,7 +725,7 @@ Test(limits, defaults_and_einval, .timeout = 30)
 /*
  * A small cap makes a retire wait: with cap 64 and a reader inside,
  * retiring from outside every section blocks once the queue holds more
- * than 64 entries (the second full batch), not at 4096.  Limits set
+ * than 64 entries (the first full batch), not at 4096.  Limits set
  * before the first retire (no retire state yet) and after it both count.
  */
 static void
