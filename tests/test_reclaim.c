@@ -698,6 +698,7 @@ ParameterizedTest(int *flags, fork, child_stopped_restartable, .timeout = 60)
 struct pool_churn {
     smr_pool_t p;
     atomic_int stop;
+    pthread_mutex_t fork_lock;
 };
 
 static void *
@@ -707,10 +708,15 @@ pool_churn_main(void *arg)
     void *v[8];
 
     while (!atomic_load(&c->stop)) {
+        /* Not forked between an alloc and its free: the child could not
+         * free what this thread held (smr_pool_destroy would report them
+         * in use, rightly). */
+        pthread_mutex_lock(&c->fork_lock);
         for (int i = 0; i < 8; i++)
             v[i] = smr_pool_alloc(c->p);
         for (int i = 0; i < 8; i++)
             smr_pool_free(c->p, v[i]);
+        pthread_mutex_unlock(&c->fork_lock);
         usleep(300);        /* partial buckets a tick old: stolen */
     }
     return NULL;
@@ -731,12 +737,15 @@ ParameterizedTest(int *flags, fork, pool_child_drains, .timeout = 60)
     s = mk("rc-fork-pool", *flags);
     c.p = mk_dtor_pool(s);
     atomic_store(&c.stop, 0);
+    pthread_mutex_init(&c.fork_lock, NULL);
     cr_assert_eq(smr_reclaimer_start(s), 0);
     cr_assert(pthread_create(&t, NULL, pool_churn_main, &c) == 0);
     for (int k = 0; k < 5; k++) {
         sleep_ms(20);
         fflush(NULL);
+        pthread_mutex_lock(&c.fork_lock);
         pid = fork();
+        pthread_mutex_unlock(&c.fork_lock);
         cr_assert(pid >= 0);
         if (pid == 0) {
             struct smr_pool_stats ps;

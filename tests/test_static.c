@@ -50,12 +50,16 @@ consistent(smr_t smr, smr_seq_t **wp)
         e->t_cache == wp && e->t_id == d->d_id;
 }
 
+/* Does a lazy static domain's section stay inline?  Where its readers
+ * run fence-free, and with 32-bit sequences (fenced readers, inline). */
 static bool
-lazy_fast_expected(void)
+lazy_inline_expected(void)
 {
     const char *e = getenv("SMR_LAZY_FENCED");
 
-    return !SMR_SEQ32 && !(e != NULL && strcmp(e, "1") == 0) &&
+    if (SMR_SEQ32)
+        return true;
+    return !(e != NULL && strcmp(e, "1") == 0) &&
         smr_lazy_is_fence_free(smr_static(st_lazy));
 }
 
@@ -86,8 +90,9 @@ Test(static_domain, first_section_points_the_word, .timeout = 30)
 
     smr_static_enter(st_lazy);
     cr_assert(smr_entered(smr_static(st_lazy)));
-    cr_assert_eq(CACHED(st_lazy), lazy_fast_expected(),
-        "a lazy domain takes the inline path only fence-free");
+    cr_assert_eq(CACHED(st_lazy), lazy_inline_expected(),
+        "a lazy domain takes the inline path only fence-free (or with "
+        "32-bit sequences, fenced)");
     smr_static_exit(st_lazy);
     cr_assert_not(smr_entered(smr_static(st_lazy)));
 }
@@ -294,8 +299,8 @@ Test(static_domain, fork_child_resets_and_works, .timeout = 30)
         smr_static_exit(st_fork);
         smr_static_enter(st_lazy);
         bad |= !smr_entered(smr_static(st_lazy));
-        bad |= CACHED(st_lazy) !=
-            smr_lazy_is_fence_free(smr_static(st_lazy));
+        bad |= CACHED(st_lazy) != (SMR_SEQ32 ||
+            smr_lazy_is_fence_free(smr_static(st_lazy)));
         smr_static_exit(st_lazy);
         bad |= !smr_wait(smr, smr_advance(smr));
         _exit(bad);
@@ -334,7 +339,10 @@ Test(static_domain, past_the_table_stays_out_of_line, .timeout = 30)
  * Signal handlers that run static sections at any instruction of the
  * owner's own sections, detach and re-attach: the pointer never names an
  * entry without its record (the state a handler in the middle of a
- * detach could leave: smr_thread_detach blocks signals).
+ * detach could leave: smr_thread_detach blocks signals).  Without that
+ * block the run fails about half the time on this 2-CPU VM, mostly by a
+ * handler deadlocking on a lock the interrupted detach holds (timeout),
+ * sometimes by the check.
  */
 static volatile sig_atomic_t g_sig_bad;
 
@@ -355,20 +363,24 @@ sig_flood(void *arg)
 
     while (!__atomic_load_n(&g_stop, __ATOMIC_ACQUIRE)) {
         pthread_kill(target, SIGUSR1);
-        for (volatile int k = 0; k < 200; k++)
+        for (volatile int k = 0; k < 20; k++)
             ;
     }
     return NULL;
 }
 
 Test(static_domain, signals_during_detach_leave_it_consistent,
-    .timeout = 60)
+    .timeout = 30)
 {
     struct sigaction sa;
     pthread_t self = pthread_self(), flood;
     smr_t smr = smr_static(st_sig);
     long bad = 0;
 
+    sigset_t usr1;
+
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = sig_handler;
     sa.sa_flags = SA_RESTART;
@@ -377,13 +389,23 @@ Test(static_domain, signals_during_detach_leave_it_consistent,
     cr_assert_eq(smr_thread_attach(smr), 0);
     __atomic_store_n(&g_stop, 0, __ATOMIC_RELEASE);
     cr_assert_eq(pthread_create(&flood, NULL, sig_flood, &self), 0);
-    for (int i = 0; i < 100000; i++) {
+    /* At most 1000000 rounds or 3 s (sanitizer builds are slow). */
+    uint64_t end = now_ns() + 3000 * MS;
+    for (int i = 0; i < 1000000 && (i % 256 != 0 || now_ns() < end); i++) {
         smr_static_enter(st_sig);
         smr_static_exit(st_sig);
+        /* Handlers arrive anywhere in the detach (which blocks them for
+         * its critical part); one delivered as it returns finds the
+         * thread detached and runs a first section (claims a slot: no
+         * lock of ours is held then). */
         smr_thread_detach(smr);
         bad += !CONSISTENT(st_sig);
-        /* re-attach before the next handler may run its first section */
+        /* Re-attach with the signal blocked: attach takes the locks a
+         * handler's first section would (the documented rule: attach
+         * before handlers may enter). */
+        pthread_sigmask(SIG_BLOCK, &usr1, NULL);
         cr_assert_eq(smr_thread_attach(smr), 0);
+        pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
         bad += !CONSISTENT(st_sig);
     }
     __atomic_store_n(&g_stop, 1, __ATOMIC_RELEASE);
