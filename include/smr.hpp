@@ -249,6 +249,7 @@ public:
 private:
     friend class guard;
     friend class lazy_guard;
+    friend class static_guard;
     explicit section(smr_t s) noexcept : s_(s) {}
     ~section() = default;
 
@@ -279,6 +280,54 @@ public:
         ::smr_lazy_enter(s_);
     }
     ~lazy_guard() { ::smr_lazy_exit(s_); }
+};
+
+// A statically declared domain (SMR_DEFINE_STATIC[_LAZY](name) at
+// namespace scope, smr_static(3)), as static_guard takes it: write
+// SMR_STATIC(name).  domain_ref{smr_static(name)} serves every other use.
+struct static_domain {
+    struct smr__static *st;
+    smr_seq_t **wp;
+    bool lazy;
+};
+#define SMR_STATIC(name)                                                \
+    (::smr::static_domain{&(name).s, &SMR__STATIC_W(name),               \
+        SMR__STATIC_LAZY(name)})
+
+// A read section of a statically declared domain: smr_static_enter in the
+// constructor, smr_static_exit in the destructor (the shortest read path:
+// no handle to follow).  Nests with guard and lazy_guard on
+// smr_static(name).
+//
+//     SMR_DEFINE_STATIC_LAZY(conn_smr);
+//     smr::static_guard g(SMR_STATIC(conn_smr));
+//     conn *c = current.load(g);
+class [[nodiscard]] static_guard : public section {
+public:
+    explicit static_guard(static_domain d) noexcept
+        : section((smr_t)(void *)&d.st->st_u), st_(d.st), wp_(d.wp)
+    {
+#if defined(SMR_NO_INLINE)
+        if (d.lazy)
+            ::smr_lazy_enter(::smr__static_init(st_));
+        else
+            ::smr_enter(::smr__static_init(st_));
+#else
+        ::smr__static_enter(st_, wp_, d.lazy);
+#endif
+    }
+    ~static_guard()
+    {
+#if defined(SMR_NO_INLINE)
+        ::smr_exit(s_);
+#else
+        ::smr__static_exit(st_, wp_);
+#endif
+    }
+
+private:
+    struct smr__static *st_;
+    smr_seq_t **wp_;
 };
 
 // ---- the typed SMR pointer --------------------------------------------

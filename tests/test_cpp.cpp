@@ -42,6 +42,8 @@
 #include <utility>
 #include <vector>
 
+SMR_DEFINE_STATIC_LAZY(cpp_static);
+
 namespace {
 
 int failures;
@@ -85,6 +87,9 @@ struct can_load<P, G,
 using ip = smr::pointer<int>;
 static_assert(can_load<ip, const smr::guard &>::value, "load with a guard");
 static_assert(can_load<ip, smr::lazy_guard &>::value, "load with a lazy guard");
+static_assert(can_load<ip, smr::static_guard &>::value, "and a static one");
+static_assert(!std::is_copy_constructible_v<smr::static_guard> &&
+    !std::is_move_constructible_v<smr::static_guard>, "static: neither");
 static_assert(!can_load<ip, smr::guard &&>::value,
     "load refuses a temporary guard (the pointer would outlive it)");
 static_assert(!can_load<ip, const smr::domain &>::value,
@@ -207,6 +212,19 @@ test_guard_nesting()
         CHECK(lz.entered());
     }
     CHECK(!d.entered() && !lz.entered() && !smr_entered_any());
+    {
+        // A statically declared domain's guard, nested with the handle
+        // API's on the same domain.
+        smr::domain_ref sd{smr_static(cpp_static)};
+        smr::static_guard s1(SMR_STATIC(cpp_static));
+        CHECK(smr_entered(smr_static(cpp_static)));
+        {
+            smr::lazy_guard s2(sd);
+            smr::static_guard s3(SMR_STATIC(cpp_static));
+        }
+        CHECK(smr_entered(smr_static(cpp_static)));
+    }
+    CHECK(!smr_entered(smr_static(cpp_static)) && !smr_entered_any());
     nest(d, 600);                   // past the inline depth (254)
     CHECK(!d.entered());
 
