@@ -1389,7 +1389,7 @@ pool_cap_raise(struct smr_pool *pool, size_t cap)
  * not a reader, filled the queue); else, outside every section, wait for
  * the head (not in a SMR_POOL_NOWAIT pool: count the overshoot instead).
  */
-static void
+static bool
 pool_enforce_cap(struct smr_pool *pool)
 {
     bool took, raced, drain = false;
@@ -1404,22 +1404,23 @@ pool_enforce_cap(struct smr_pool *pool)
         took = pool_fifo_take(pool, false, false, &raced);
         if (!took && !raced) {
             if (drain || pool_cap_raise(pool, cap))
-                return;
+                return drain;
             if (pool->p_nowait || smr_entered_any()) {
                 /* Inside a section: never block.  NOWAIT: never at all;
                  * hint (no partner) as above. */
                 if (pool->p_nowait &&
                     atomic_load_rlx(&pool->p_queued) > cap)
                     pool_nowait_over(pool);
-                return;
+                return drain;
             }
             took = pool_fifo_take(pool, true, false, &raced);
             if (!took && !raced)
-                return;
+                return true;    /* it waited */
         }
         if (took)
             drain = true;
     }
+    return drain;
 }
 
 /* ---- the background reclaimer (src/reclaim.c) -------------------------------- */
@@ -2164,15 +2165,17 @@ pool_free_slow(struct smr_pool *pool, struct pool_cache *pc, void *obj)
     if (b->b_cnt != 0) {
         now = smr__now_ns();
         if (b->b_cnt >= pc->pc_bsize || b->b_cnt >= pool->p_bucket_max ||
-            now - pc->pc_free_t0 >= POOL_TICK_NS) {
+            now - pc->pc_free_t0 >= POOL_TICK_NS)
             pool_queue_free(pool, pc, b->b_cnt >= pc->pc_bsize ||
                 b->b_cnt >= pool->p_bucket_max, now);
-            now = 0;
-        }
     }
     /* Before obj joins a bucket: while we wait here, our share of the
-     * bound is the bucket just queued (or the one we hold), no more. */
-    pool_enforce_cap(pool);
+     * bound is the bucket just queued (or the one we hold), no more.
+     * The time read above stamps the next bucket (one clock read per
+     * bucket less: ~25 ns in a VM), unless this moved buckets or waited:
+     * then it may be old, and is read again. */
+    if (pool_enforce_cap(pool))
+        now = 0;
     b = pc->pc_free;
     if (b->b_cnt == 0) {
         /* Relaxed: the reclaimer reads it as a hint (no partner). */
