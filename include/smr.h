@@ -570,8 +570,9 @@ smr_lazy_exit(smr_t smr)
  *
  * Its sections address the thread's word through a thread-local pointer of
  * the program's own and load the clock from the declared object, so an
- * enter is two thread-local loads, one clock load and one store, with no
- * handle, offset or table to follow (smr_enter(smr) follows all three).
+ * enter is a load of that pointer, a load of the word, one clock load and
+ * one store, with no handle, offset or table to follow (smr_enter(smr)
+ * follows all three).
  * smr_static(name) is the domain's smr_t for every other call; the
  * domain is built at its first use and is never destroyed (smr_destroy
  * reports it and does nothing).  The kind is part of the declaration:
