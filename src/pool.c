@@ -1721,6 +1721,14 @@ pool_geometry(size_t stride, size_t align, size_t *slab, size_t *off,
 
     if (sz < page)
         sz = page;
+    /* The first object starts on a cache line (or the caller's larger
+     * alignment): then a 64-byte object takes one line, not two, and any
+     * stride that is a multiple or a divisor of the line keeps every
+     * object within its lines.  At 16 bytes (the minimum alignment) past
+     * the header, every 64-byte object straddled two lines.  Cost: under
+     * a line per slab. */
+    if (align < SMR__CACHE_LINE)
+        align = SMR__CACHE_LINE;
     for (; sz <= POOL_SLAB_LIMIT; sz *= 2) {
         size_t n = sz / stride, o;
 
