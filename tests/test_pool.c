@@ -1320,6 +1320,198 @@ Test(plain, immediate_reuse, .timeout = 60)
 }
 
 /* ------------------------------------------------------------------ */
+/* The threads' own FIFOs (src/pool.c, POOL_LOCAL_MAX = 4 buckets)     */
+/* ------------------------------------------------------------------ */
+
+/* Objects of 2 KiB: about 31 per slab, so the few objects these tests use
+ * fill their slabs and refills never take the shrinking branch (which
+ * sends expired buckets back to sparse slabs). */
+#define OWN_SIZE 2048
+#define OWN_BMAX 8                  /* bucket size: min and max */
+
+static bool
+own_in(void *const *set, int n, const void *o)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i] == o)
+            return true;
+    return false;
+}
+
+struct own {
+    smr_pool_t p;
+    void *va[40], *vb[40], *got[40];
+    atomic_int a_phase, b_phase, b_own, b_theirs, go_away;
+};
+
+/* A: allocates 40 and frees them (4 buckets queued on its own FIFO, 8
+ * objects in its free bucket), then stays alive. */
+static void *
+own_a(void *arg)
+{
+    struct own *o = arg;
+
+    for (int i = 0; i < 40; i++)
+        o->va[i] = smr_pool_alloc(o->p);
+    for (int i = 0; i < 40; i++)
+        smr_pool_free(o->p, o->va[i]);
+    atomic_store(&o->a_phase, 1);
+    while (!atomic_load(&o->go_away))
+        usleep(200);
+    return NULL;
+}
+
+/* B: the same once A is done, then allocates 32: its own objects come
+ * back, not A's (which are older on the shared FIFO's order). */
+static void *
+own_b(void *arg)
+{
+    struct own *o = arg;
+    int own = 0, theirs = 0;
+
+    for (int i = 0; i < 40; i++)
+        o->vb[i] = smr_pool_alloc(o->p);
+    while (!atomic_load(&o->a_phase))
+        usleep(200);
+    for (int i = 0; i < 40; i++)
+        smr_pool_free(o->p, o->vb[i]);
+    for (int i = 0; i < 32; i++) {
+        o->got[i] = smr_pool_alloc(o->p);
+        own += own_in(o->vb, 40, o->got[i]);
+        theirs += own_in(o->va, 40, o->got[i]);
+    }
+    atomic_store(&o->b_own, own);
+    atomic_store(&o->b_theirs, theirs);
+    atomic_store(&o->b_phase, 1);
+    while (!atomic_load(&o->go_away))
+        usleep(200);
+    return NULL;
+}
+
+Test(own, refill_takes_own_buckets_first, .timeout = 60)
+{
+    static struct own o;
+    smr_t d = mk("own", 0);
+    pthread_t ta, tb;
+
+    o.p = mkpool("own", OWN_SIZE, d, OWN_BMAX, 0);
+    cr_assert(pthread_create(&ta, NULL, own_a, &o) == 0);
+    cr_assert(pthread_create(&tb, NULL, own_b, &o) == 0);
+    cr_assert(wait_flag(&o.b_phase, 1, 20000));
+    /* No reader: every tag is reached at once, so the FIFO order alone
+     * would hand B A's four buckets (queued first).  The first few of the
+     * 32 may be what was left in B's alloc bucket (a slab's last
+     * objects: fewer than a bucket). */
+    cr_assert_eq(atomic_load(&o.b_theirs), 0, "B got %d of A's objects",
+        atomic_load(&o.b_theirs));
+    cr_assert_geq(atomic_load(&o.b_own), 32 - OWN_BMAX + 1, "B got only %d "
+        "of its own objects back", atomic_load(&o.b_own));
+    cr_assert_geq(stats(o.p).buckets_reused, 4);
+    atomic_store(&o.go_away, 1);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    for (int i = 0; i < 32; i++)
+        smr_pool_free(o.p, o.got[i]);
+    cr_assert(drain(o.p, 10000));
+    cr_assert_eq(stats(o.p).in_use, 0);
+    smr_pool_destroy(o.p);
+    smr_destroy(d);
+}
+
+/* A thread that only frees (a connection closed on another thread than
+ * the one that accepted it) keeps at most POOL_LOCAL_MAX buckets; the
+ * rest reach the thread that allocates, so memory stays flat. */
+struct handoff {
+    smr_pool_t p;
+    void *v[16];
+    atomic_int turn, stop;      /* turn 1: the freer's */
+};
+
+static void *
+handoff_freer(void *arg)
+{
+    struct handoff *h = arg;
+
+    for (;;) {
+        while (atomic_load(&h->turn) != 1 && !atomic_load(&h->stop))
+            sched_yield();
+        if (atomic_load(&h->stop))
+            return NULL;
+        for (int i = 0; i < 16; i++)
+            smr_pool_free(h->p, h->v[i]);
+        atomic_store(&h->turn, 0);
+    }
+}
+
+Test(own, free_only_thread_feeds_the_allocator, .timeout = 60)
+{
+    static struct handoff h;
+    smr_t d = mk("handoff", 0);
+    pthread_t t;
+    struct smr_pool_stats st;
+
+    h.p = mkpool("handoff", OWN_SIZE, d, OWN_BMAX, 0);
+    cr_assert(pthread_create(&t, NULL, handoff_freer, &h) == 0);
+    for (int r = 0; r < 400; r++) {     /* 6400 objects through */
+        for (int i = 0; i < 16; i++)
+            cr_assert_not_null(h.v[i] = smr_pool_alloc(h.p));
+        atomic_store(&h.turn, 1);
+        cr_assert(wait_flag(&h.turn, 0, 20000));
+    }
+    st = stats(h.p);
+    /* Live 16, the freer's 4 queued buckets and its free bucket, our
+     * alloc bucket, a bucket or two in flight: about 80 objects, 3 slabs.
+     * Had the freer kept every bucket, only the cap (4096 objects) would
+     * have moved them: 130 slabs. */
+    cr_assert_leq(st.slabs, 8, "%zu slabs carved for 16 live objects "
+        "(%llu reused buckets): the freer's buckets did not reach us",
+        st.slabs, (ull)st.buckets_reused);
+    atomic_store(&h.stop, 1);
+    pthread_join(t, NULL);
+    cr_assert(drain(h.p, 10000));
+    cr_assert_eq(stats(h.p).in_use, 0);
+    smr_pool_destroy(h.p);
+    smr_destroy(d);
+}
+
+/* With no reclaimer running, a thread that queued buckets on its own FIFO
+ * and went idle: another thread's refill that finds nothing else moves
+ * them to the shared FIFO (at most once a tick), and its next refills
+ * reuse them; only the idle thread's free bucket stays pending. */
+Test(own, idle_thread_list_reaches_others, .timeout = 60)
+{
+    static struct own o;
+    smr_t d = mk("own-idle", 0);
+    struct smr_pool_stats st;
+    pthread_t ta;
+    int theirs = 0;
+
+    o.p = mkpool("own-idle", OWN_SIZE, d, OWN_BMAX, 0);
+    cr_assert(pthread_create(&ta, NULL, own_a, &o) == 0);
+    cr_assert(wait_flag(&o.a_phase, 1, 20000));
+    cr_assert_eq(stats(o.p).pending, 40);
+    sleep_ms(5);                        /* A idle for over a tick */
+    for (int i = 0; i < 40; i++) {
+        /* 8 from slabs (that refill moves A's list), then A's 32. */
+        o.got[i] = smr_pool_alloc(o.p);
+        theirs += own_in(o.va, 40, o.got[i]);
+    }
+    st = stats(o.p);
+    cr_assert_eq(theirs, 32, "%d of 32 allocs reused the idle thread's "
+        "buckets", theirs);
+    cr_assert_eq(st.pending, 8, "pending %zu: only the idle thread's free "
+        "bucket should be left", st.pending);
+    atomic_store(&o.go_away, 1);
+    pthread_join(ta, NULL);
+    for (int i = 0; i < 40; i++)
+        smr_pool_free(o.p, o.got[i]);
+    cr_assert(drain(o.p, 10000));
+    cr_assert_eq(stats(o.p).in_use, 0);
+    smr_pool_destroy(o.p);
+    smr_destroy(d);
+}
+
+/* ------------------------------------------------------------------ */
 /* Domains: lazy and deferred                                          */
 /* ------------------------------------------------------------------ */
 

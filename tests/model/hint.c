@@ -3,6 +3,11 @@
  *
  * Goal hints polled by another thread (issue 13, item 7): the pool's
  * p_head_seq (src/pool.c) and the retire FIFO's r_hint (src/retire.c).
+ * A cache's pc_lq_seq (its own FIFO's head, src/pool.c) follows the same
+ * rule, a release store under p_lock and an acquire load; there only the
+ * owner stores a goal (others store SMR_SEQ_INVALID when they move the
+ * list to the shared FIFO), so program order alone would do, and the pair
+ * keeps it correct should that change.
  * Thread A advances NADV (5) times and stores the last goal in a hint;
  * thread B loads the hint and, if it holds a goal, polls it without
  * waiting.  smr_poll judges a goal against the clock it loads: unless the
