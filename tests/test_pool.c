@@ -910,8 +910,9 @@ ParameterizedTest(int *flags, cap, stuck_reader_default_bound,
     struct held h;
     void **v;
 
-    bound = st.pending_cap + 128;        /* + one thread's bucket_max */
-    n = st.pending_cap + 8 * 128;
+    bound = st.pending_cap + 256;        /* + one thread's bucket_max
+                                          * (the default, smr_pool(3)) */
+    n = st.pending_cap + 8 * 256;
     v = malloc(n * sizeof(*v));
     cr_assert(v != NULL);
     for (size_t i = 0; i < n; i++)
