@@ -188,6 +188,11 @@
 #define POOL_POISON       0x6b                /* debug fill of cached objs */
 #define POOL_LOCAL_MAX    4u                  /* tagged buckets a cache
                                                * keeps for its own refills */
+#define POOL_LOCAL_YIELD  (10 * POOL_TICK_NS) /* a shared head this much
+                                               * older than a cache's own
+                                               * goes first (pool_refill) */
+#define POOL_MERGE_WALK   64u                 /* FIFO nodes a merge may
+                                               * pass (pool_fifo_merge) */
 
 /* Debug object states (one byte per object in the slab header). */
 enum { POOL_ST_CACHED = 1, POOL_ST_INUSE = 2, POOL_ST_PENDING = 3 };
@@ -253,6 +258,8 @@ struct pool_cache {
      * head's tag, a goal the owner polls without p_lock (release store
      * under p_lock, acquire load; SMR_SEQ_INVALID: empty). */
     smr_seq_t pc_lq_seq;
+    uint64_t pc_lq_qt;              /* the head's b_qt (hint, relaxed, no
+                                     * partner; 0: empty) */
     struct pool_bucket *pc_lq_head, *pc_lq_tail;
     uint32_t pc_lq_n;               /* p_lock: buckets on it */
     uint32_t pc_bsize;              /* bucket size, copied on slow paths */
@@ -326,6 +333,8 @@ struct smr_pool {
     uint64_t p_taken;               /* p_lock: partial buckets taken */
     uint64_t p_idle_scan;           /* p_lock: ns, last scan for idle
                                      * caches' own FIFOs (pool_refill) */
+    size_t p_local_objs;            /* p_lock: objects on the caches' own
+                                     * FIFOs (part of p_queued) */
 #if SMR_CONFIG_DEBUG
     /* The addresses of this pool's slabs, so that smr_pool_free can tell
      * a foreign pointer from ours before it reads the header its address
@@ -1211,8 +1220,8 @@ pool_fifo_pop(struct smr_pool *pool, smr_seq_t seq)
 /* ---- the threads' own FIFOs -------------------------------------------------- */
 
 /*
- * A cache keeps the last POOL_LOCAL_MAX buckets its thread queued on a
- * FIFO of its own, and its refills take them before the shared FIFO's
+ * A cache keeps up to POOL_LOCAL_MAX of the buckets its thread queues on
+ * a FIFO of its own, and its refills take them before the shared FIFO's
  * head.  A thread that frees what it allocated (a connection's objects, a
  * request's, a ring) then gets back objects and a bucket its own core
  * wrote last, rather than whatever another core queued.  In bench_pool
@@ -1220,19 +1229,23 @@ pool_fifo_pop(struct smr_pool *pool, smr_seq_t seq)
  * shared FIFO alone ran at 2.1-2.6x glibc, 1.4-1.8x with these lists
  * (docs/BENCHMARKS.md, "Issue 17, third pass").  Beyond POOL_LOCAL_MAX
  * buckets go to the shared FIFO, so a thread that only frees feeds the
- * threads that only allocate.
+ * threads that only allocate; so do frees while the lists of all caches
+ * together hold half the cap in force, so they never fill it themselves.
  *
  * Nothing else changes: every move to, from or off the list is under
  * p_lock and the cache is on p_caches, so fork, thread exit, destroy, the
  * reclaimer and smr_pool_reclaim find every bucket (P1: none is only in a
  * thread's hands).  Its objects count in p_queued, so the cap sees them;
  * pool_enforce_cap moves every cache's list to the shared FIFO before it
- * judges or waits for the head, and keeps each bucket's b_qt, the age
- * the cap is judged by.  A cache idle for a tick has its list moved to the
- * shared FIFO by the reclaimer (pool_steal_locked) or by another thread's
- * refill that found nothing else (pool_refill), so the pool still drains
- * when the threads that freed go idle.  Reuse is safe by the tag alone
- * (pool_local_pop_locked, as pool_fifo_pop).
+ * judges or waits for the head, merged by tag (pool_fifo_merge_locked),
+ * and keeps each bucket's b_qt, the age the cap is judged by.  A cache
+ * idle for a tick has its list moved to the shared FIFO by the reclaimer
+ * (pool_steal_locked) or by any other thread's refill, at most once a
+ * tick (pool_refill); a shared head 10 ticks older than a thread's own
+ * head goes first in that thread's refill, so the pool still drains when the
+ * threads that freed go idle, even while others only ever find their own
+ * buckets expired.  Reuse is safe by the tag alone (pool_local_pop_locked,
+ * as pool_fifo_pop).
  */
 static void
 pool_local_append_locked(struct smr_pool *pool, struct pool_cache *pc,
@@ -1252,9 +1265,11 @@ pool_local_append_locked(struct smr_pool *pool, struct pool_cache *pc,
          * advance before its poll; the pair keeps the hint correct
          * whoever stores it (tests/model/hint.c).  A plain move on x86. */
         atomic_store_rel(&pc->pc_lq_seq, b->b_seq);
+        atomic_store_rlx(&pc->pc_lq_qt, b->b_qt);   /* hint, no partner */
     }
     pc->pc_lq_tail = b;
     pc->pc_lq_n++;
+    pool->p_local_objs += b->b_cnt;
     pool_queued_add_locked(pool, b, now);
 }
 
@@ -1272,33 +1287,87 @@ pool_local_pop_locked(struct smr_pool *pool, struct pool_cache *pc,
     if (pc->pc_lq_head == NULL)
         pc->pc_lq_tail = NULL;
     pc->pc_lq_n--;
+    pool->p_local_objs -= b->b_cnt;
     /* Release: as in pool_local_append_locked. */
     atomic_store_rel(&pc->pc_lq_seq, pc->pc_lq_head != NULL ?
         pc->pc_lq_head->b_seq : (smr_seq_t)SMR_SEQ_INVALID);
+    atomic_store_rlx(&pc->pc_lq_qt, pc->pc_lq_head != NULL ?
+        pc->pc_lq_head->b_qt : 0);          /* hint, no partner */
     atomic_store_rlx(&pool->p_queued, pool->p_queued - b->b_cnt);
     pool->p_buckets_reused++;
     b->b_next = NULL;
     return b;
 }
 
-/* Move pc's own FIFO to the shared FIFO's tail, ages kept (p_lock held;
- * the objects stay counted in p_queued). */
+/*
+ * Merge a list of tagged buckets, oldest tag first, into the shared FIFO
+ * by tag (p_lock held; b_qt kept, the objects already in p_queued).  A
+ * cache's own FIFO is usually older than the shared FIFO's newest
+ * buckets, often older than its head (an idle thread's): appended at the
+ * tail, its expired buckets would wait behind unexpired ones, and the
+ * head the cap judges and waits for would not be the oldest.  The walk
+ * passes at most POOL_MERGE_WALK nodes; the rest is appended.  Order is
+ * an efficiency matter only: every pop re-checks the tag (pool_fifo_pop).
+ */
+static void
+pool_fifo_merge_locked(struct smr_pool *pool, struct pool_bucket *list)
+{
+    struct pool_bucket *b, *prev = NULL, *next;
+    unsigned walk = 0;
+
+    while ((b = list) != NULL) {
+        list = b->b_next;
+        if (pool->p_fifo_tail == NULL ||
+            !SMR_SEQ_LT(b->b_seq, pool->p_fifo_tail->b_seq)) {
+            pool_fifo_link_locked(pool, b);  /* not older than the tail */
+            prev = b;
+            continue;
+        }
+        /* After prev (NULL: from the head) past every node not newer than
+         * b: the list is sorted, so the walk resumes where it stopped. */
+        next = prev != NULL ? prev->b_next : pool->p_fifo_head;
+        while (next != NULL && !SMR_SEQ_LT(b->b_seq, next->b_seq) &&
+            walk < POOL_MERGE_WALK) {
+            prev = next;
+            next = next->b_next;
+            walk++;
+        }
+        if (next == NULL || walk >= POOL_MERGE_WALK) {
+            pool_fifo_link_locked(pool, b);
+            prev = b;
+            continue;
+        }
+        b->b_next = next;
+        if (prev != NULL) {
+            prev->b_next = b;
+        } else {
+            pool->p_fifo_head = b;
+            /* Release, as in pool_fifo_link_locked: b is older than the
+             * head it replaces, so a goal polled for that head covers b
+             * too (pool_fifo_pop compares tags). */
+            atomic_store_rel(&pool->p_head_seq, b->b_seq);
+            atomic_store_rlx(&pool->p_head_qt, b->b_qt);   /* hint */
+        }
+        prev = b;
+    }
+}
+
+/* Move pc's own FIFO into the shared FIFO, by tag, ages kept (p_lock
+ * held; the objects stay counted in p_queued). */
 static void
 pool_local_flush_locked(struct smr_pool *pool, struct pool_cache *pc)
 {
-    struct pool_bucket *b;
-
     if (pc->pc_lq_head == NULL)
         return;
-    while ((b = pc->pc_lq_head) != NULL) {
-        pc->pc_lq_head = b->b_next;
-        pool_fifo_link_locked(pool, b);
-    }
-    pc->pc_lq_tail = NULL;
+    for (struct pool_bucket *b = pc->pc_lq_head; b != NULL; b = b->b_next)
+        pool->p_local_objs -= b->b_cnt;
+    pool_fifo_merge_locked(pool, pc->pc_lq_head);
+    pc->pc_lq_head = pc->pc_lq_tail = NULL;
     pc->pc_lq_n = 0;
     /* Release, as in pool_local_append_locked (no goal: nothing to
      * order, but one rule for every store to the hint). */
     atomic_store_rel(&pc->pc_lq_seq, (smr_seq_t)SMR_SEQ_INVALID);
+    atomic_store_rlx(&pc->pc_lq_qt, 0);     /* hint, no partner */
 }
 
 /* Flush every cache's own FIFO (idle == 0), or those of caches whose last
@@ -1474,7 +1543,12 @@ pool_queue_free(struct smr_pool *pool, struct pool_cache *pc, bool must,
     /* Swap under p_lock, so smr_pool_stats never counts b twice.  Relaxed
      * store, no partner: stats reads pc_free relaxed. */
     atomic_store_rlx(&pc->pc_free, nb);
-    if (pc->pc_lq_n < POOL_LOCAL_MAX)
+    /* Our own FIFO while it is short and all the caches' lists hold under
+     * half the cap in force (relaxed: a hint).  With many threads the
+     * lists alone could otherwise fill the cap, and every free past it
+     * would move them all (pool_enforce_cap). */
+    if (pc->pc_lq_n < POOL_LOCAL_MAX && pool->p_local_objs + b->b_cnt <=
+        smr__cap_now(&pool->p_cap) / 2)
         pool_local_append_locked(pool, pc, b, now);
     else
         pool_fifo_append(pool, b, now);
@@ -1551,8 +1625,9 @@ pool_enforce_cap(struct smr_pool *pool)
         (cap = drain ? 0 : smr__cap_now(&pool->p_cap))) {
         if (!flushed) {
             /* Over the cap: the caches' own FIFOs join the shared one
-             * first, so the head judged (its age) and waited for below
-             * is the oldest of them all. */
+             * first, merged by tag (pool_fifo_merge_locked), so the head
+             * judged (its age) and waited for below is the oldest, up to
+             * the merge's bounded walk. */
             flushed = true;
             pool_lock(pool);
             pool_local_flush_all_locked(pool, 0, NULL);
@@ -2142,20 +2217,32 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
      * pool_fifo_link_locked/pool_fifo_pop (p_head_seq); the advance that
      * made the goal happens before smr_poll's clock load, so a stale clock
      * cannot make it look never handed out (a plain load on x86, ldar on
-     * arm64).  Our own head first: its objects are in our cache.  The
-     * shared head is polled only if it is older than ours (a head that is
-     * not older has not expired either, and a failed poll scans every
-     * slot). */
+     * arm64).  Our own head first: its objects are in our cache.  But a
+     * shared head POOL_LOCAL_YIELD (10 ticks) or more older than ours goes
+     * first (an idle thread's buckets, moved below or by the reclaimer, or
+     * ones the cap moved), so that the pool drains even while every thread
+     * reuses its own list (10 ticks, not 1: a thread a little behind
+     * another keeps its own buckets); and when ours has not expired, the
+     * shared head is polled only if it is older (a head that is not older
+     * has not expired either, and a failed poll scans every slot). */
     if (pool->p_smr != NULL) {
         lseq = atomic_load_acq(&pc->pc_lq_seq);
-        if (lseq != SMR_SEQ_INVALID &&
-            !smr__poll_for(pool->p_smr, lseq, "pool", pool->p_name)) {
-            seq = atomic_load_acq(&pool->p_head_seq);
-            if (seq != SMR_SEQ_INVALID && SMR_SEQ_LEQ(lseq, seq))
-                seq = SMR_SEQ_INVALID;
-            lseq = SMR_SEQ_INVALID;
-        } else if (lseq == SMR_SEQ_INVALID) {
-            seq = atomic_load_acq(&pool->p_head_seq);
+        seq = atomic_load_acq(&pool->p_head_seq);
+        if (lseq != SMR_SEQ_INVALID && seq != SMR_SEQ_INVALID &&
+            SMR_SEQ_LT(seq, lseq) &&
+            /* Hints (relaxed, no partner): only the order depends on
+             * them. */
+            atomic_load_rlx(&pc->pc_lq_qt) >=
+            atomic_load_rlx(&pool->p_head_qt) + POOL_LOCAL_YIELD) {
+            lseq = SMR_SEQ_INVALID;         /* the shared head, alone */
+        } else if (lseq != SMR_SEQ_INVALID) {
+            if (smr__poll_for(pool->p_smr, lseq, "pool", pool->p_name))
+                seq = SMR_SEQ_INVALID;      /* ours */
+            else {
+                if (seq != SMR_SEQ_INVALID && !SMR_SEQ_LT(seq, lseq))
+                    seq = SMR_SEQ_INVALID;  /* not older: not expired */
+                lseq = SMR_SEQ_INVALID;
+            }
         }
         if (seq != SMR_SEQ_INVALID &&
             !smr__poll_for(pool->p_smr, seq, "pool", pool->p_name))
@@ -2163,6 +2250,17 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
     }
     contended = pool_lock(pool);
     pool_adapt(pool, contended, now);
+    /* At most once a tick, the own FIFOs of caches that have queued
+     * nothing for a tick join the shared FIFO, where this or any thread's
+     * next refill finds them (their threads may never call again).  On
+     * every refill, not only on those that found nothing expired: a busy
+     * thread always finds its own bucket expired, and an idle thread's
+     * list would then stay pending for good. */
+    if (pool->p_smr != NULL && now > pool->p_idle_scan &&
+        now - pool->p_idle_scan >= POOL_TICK_NS) {
+        pool->p_idle_scan = now;
+        pool_local_flush_all_locked(pool, now, pc);
+    }
     if (lseq != SMR_SEQ_INVALID)
         b = pool_local_pop_locked(pool, pc, lseq);
     if (b == NULL && seq != SMR_SEQ_INVALID)
@@ -2188,15 +2286,6 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
         }
         pool_unlock(pool);
         return true;
-    }
-    /* Nothing expired to reuse: at most once a tick, the own FIFOs of
-     * caches that have queued nothing for a tick go to the shared FIFO,
-     * where this or any thread's next refill finds them (their threads
-     * may never call again). */
-    if (pool->p_smr != NULL && now > pool->p_idle_scan &&
-        now - pool->p_idle_scan >= POOL_TICK_NS) {
-        pool->p_idle_scan = now;
-        pool_local_flush_all_locked(pool, now, pc);
     }
     if ((b = pool_pop(&pool->p_full)) != NULL) {
         pool->p_full_objs -= b->b_cnt;

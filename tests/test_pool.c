@@ -1343,6 +1343,7 @@ struct own {
     smr_pool_t p;
     void *va[40], *vb[40], *got[40];
     atomic_int a_phase, b_phase, b_own, b_theirs, go_away;
+    uint64_t t_a, t_b;  /* ns: A's frees begin, B's end (before the flags) */
 };
 
 /* A: allocates 40 and frees them (4 buckets queued on its own FIFO, 8
@@ -1354,6 +1355,7 @@ own_a(void *arg)
 
     for (int i = 0; i < 40; i++)
         o->va[i] = smr_pool_alloc(o->p);
+    o->t_a = now_ns();
     for (int i = 0; i < 40; i++)
         smr_pool_free(o->p, o->va[i]);
     atomic_store(&o->a_phase, 1);
@@ -1372,14 +1374,20 @@ own_b(void *arg)
 
     for (int i = 0; i < 40; i++)
         o->vb[i] = smr_pool_alloc(o->p);
+    /* Spin: A's buckets must not be 10 ticks older than ours (then they
+     * would rightly go first: pool_refill). */
     while (!atomic_load(&o->a_phase))
-        usleep(200);
+        sched_yield();
     for (int i = 0; i < 40; i++)
         smr_pool_free(o->p, o->vb[i]);
+    o->t_b = now_ns();
     for (int i = 0; i < 32; i++) {
         o->got[i] = smr_pool_alloc(o->p);
         own += own_in(o->vb, 40, o->got[i]);
-        theirs += own_in(o->va, 40, o->got[i]);
+        /* A's, and not also ours: B's first 40 may rightly have reused
+         * A's buckets, if A was idle for a tick by then (pool_refill). */
+        theirs += own_in(o->va, 40, o->got[i]) &&
+            !own_in(o->vb, 40, o->got[i]);
     }
     atomic_store(&o->b_own, own);
     atomic_store(&o->b_theirs, theirs);
@@ -1394,11 +1402,33 @@ Test(own, refill_takes_own_buckets_first, .timeout = 60)
     static struct own o;
     smr_t d = mk("own", 0);
     pthread_t ta, tb;
+    uint64_t span = 0;
 
-    o.p = mkpool("own", OWN_SIZE, d, OWN_BMAX, 0);
-    cr_assert(pthread_create(&ta, NULL, own_a, &o) == 0);
-    cr_assert(pthread_create(&tb, NULL, own_b, &o) == 0);
-    cr_assert(wait_flag(&o.b_phase, 1, 20000));
+    /* A's buckets 10 ticks older than B's would rightly go first
+     * (POOL_LOCAL_YIELD in src/pool.c: that is how an idle thread's list
+     * drains).  So the order is judged only when A's frees began and B's
+     * ended within 5 ms; on a machine too loaded for that, try again. */
+    for (int attempt = 0; attempt < 10; attempt++) {
+        memset(&o, 0, sizeof(o));
+        o.p = mkpool("own", OWN_SIZE, d, OWN_BMAX, 0);
+        cr_assert(pthread_create(&ta, NULL, own_a, &o) == 0);
+        cr_assert(pthread_create(&tb, NULL, own_b, &o) == 0);
+        cr_assert(wait_flag(&o.b_phase, 1, 20000));
+        span = o.t_b - o.t_a;
+        if (span < 5 * MS)
+            break;
+        cr_log_warn("own::refill_takes_own_buckets_first: A's and B's "
+            "frees spanned %llu us, trying again", (ull)(span / 1000));
+        atomic_store(&o.go_away, 1);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        for (int i = 0; i < 32; i++)
+            smr_pool_free(o.p, o.got[i]);
+        smr_pool_destroy(o.p);
+    }
+    if (span >= 5 * MS)
+        cr_skip_test("the frees never ran within 5 ms (%llu us last)",
+            (ull)(span / 1000));
     /* No reader: every tag is reached at once, so the FIFO order alone
      * would hand B A's four buckets (queued first).  The first few of the
      * 32 may be what was left in B's alloc bucket (a slab's last
@@ -1506,6 +1536,110 @@ Test(own, idle_thread_list_reaches_others, .timeout = 60)
     pthread_join(ta, NULL);
     for (int i = 0; i < 40; i++)
         smr_pool_free(o.p, o.got[i]);
+    cr_assert(drain(o.p, 10000));
+    cr_assert_eq(stats(o.p).in_use, 0);
+    smr_pool_destroy(o.p);
+    smr_destroy(d);
+}
+
+/*
+ * The same idle thread A, while this thread is busy: a ring of 16, alloc
+ * one, free the oldest, for 50 ms.  Every refill here finds its own last
+ * bucket expired, so it would never need A's; A's 32 queued objects must
+ * still be reused (its list moves to the shared FIFO within a tick, and a
+ * shared head 10 ticks older than ours goes first), or they stay pending
+ * for as long as this thread runs.
+ */
+Test(own, idle_thread_list_reaches_a_busy_thread, .timeout = 60)
+{
+    static struct own o;
+    smr_t d = mk("own-busy", 0);
+    void *ring[16];
+    bool seen[40] = { false };
+    int theirs = 0;
+    unsigned i = 0;
+    uint64_t t0;
+    pthread_t ta;
+
+    o.p = mkpool("own-busy", OWN_SIZE, d, OWN_BMAX, 0);
+    cr_assert(pthread_create(&ta, NULL, own_a, &o) == 0);
+    cr_assert(wait_flag(&o.a_phase, 1, 20000));
+    for (int k = 0; k < 16; k++)
+        ring[k] = smr_pool_alloc(o.p);
+    t0 = now_ns();
+    while (now_ns() - t0 < 50 * MS) {
+        void *x = smr_pool_alloc(o.p);
+
+        cr_assert_not_null(x);
+        for (int k = 0; k < 40; k++)
+            if (o.va[k] == x && !seen[k]) {
+                seen[k] = true;
+                theirs++;
+            }
+        smr_pool_free(o.p, ring[i]);
+        ring[i] = x;
+        i = (i + 1) % 16;
+    }
+    cr_assert_eq(theirs, 32, "%d of the idle thread's 32 queued objects "
+        "reused in 50 ms of churn", theirs);
+    atomic_store(&o.go_away, 1);
+    pthread_join(ta, NULL);
+    for (int k = 0; k < 16; k++)
+        smr_pool_free(o.p, ring[k]);
+    cr_assert(drain(o.p, 10000));
+    cr_assert_eq(stats(o.p).in_use, 0);
+    smr_pool_destroy(o.p);
+    smr_destroy(d);
+}
+
+/*
+ * An idle thread's list joins the shared FIFO by tag, not at its tail.  A
+ * queues 4 buckets on its own FIFO and goes idle; then this thread frees
+ * 56: its frees 1-32 fill 4 buckets on its own FIFO, 33-48 two on the
+ * shared one (its list is full), 49-56 stay in its free bucket.  A tick
+ * later our first refill moves A's list.  A's buckets are older than our
+ * 2 shared ones, so every one of A's 32 objects must come back before the
+ * first of our frees 33-48 (at the tail, A's would wait behind them).
+ */
+Test(own, idle_list_merges_by_tag, .timeout = 60)
+{
+    static struct own o;
+    static void *mine[56], *got[80];
+    smr_t d = mk("own-merge", 0);
+    int theirs = 0, last_theirs = -1, first_shared = -1;
+    pthread_t ta;
+
+    o.p = mkpool("own-merge", OWN_SIZE, d, OWN_BMAX, 0);
+    /* Ours first, from slabs: A's buckets cannot be among them. */
+    for (int k = 0; k < 56; k++)
+        mine[k] = smr_pool_alloc(o.p);
+    cr_assert(pthread_create(&ta, NULL, own_a, &o) == 0);
+    cr_assert(wait_flag(&o.a_phase, 1, 20000));
+    for (int k = 0; k < 56; k++)
+        smr_pool_free(o.p, mine[k]);
+    cr_assert_eq(stats(o.p).pending, 96);
+    sleep_ms(5);                        /* A idle for over a tick */
+    for (int k = 0; k < 80; k++) {
+        got[k] = smr_pool_alloc(o.p);
+        cr_assert_not_null(got[k]);
+        if (own_in(o.va, 32, got[k])) {
+            theirs++;
+            last_theirs = k;
+        }
+        if (first_shared < 0 && own_in(mine + 32, 16, got[k]))
+            first_shared = k;
+    }
+    cr_assert_eq(theirs, 32, "%d of the idle thread's 32 queued objects "
+        "reused in 80 allocs", theirs);
+    cr_assert(first_shared >= 0, "our shared buckets were never reused");
+    cr_assert_lt(last_theirs, first_shared, "alloc %d took one of our "
+        "shared buckets' objects before alloc %d took the idle thread's "
+        "last (its list went behind our newer buckets)", first_shared,
+        last_theirs);
+    atomic_store(&o.go_away, 1);
+    pthread_join(ta, NULL);
+    for (int k = 0; k < 80; k++)
+        smr_pool_free(o.p, got[k]);
     cr_assert(drain(o.p, 10000));
     cr_assert_eq(stats(o.p).in_use, 0);
     smr_pool_destroy(o.p);
