@@ -254,7 +254,7 @@ struct pool_cache {
     struct pool_bucket *pc_alloc __attribute__((aligned(SMR__CACHE_LINE)));   /* cached objects */
     struct pool_bucket *pc_free;    /* pending objects (NULL pool: cached) */
     /* The thread's own FIFO: the last buckets it queued, oldest first
-     * (under p_lock; see pool_local_append_locked).  pc_lq_seq: the
+     * (under p_lock; see pool_local_room_locked).  pc_lq_seq: the
      * head's tag, a goal the owner polls without p_lock (release store
      * under p_lock, acquire load; SMR_SEQ_INVALID: empty). */
     smr_seq_t pc_lq_seq;
@@ -299,7 +299,7 @@ struct smr_pool {
     char p_name[48];
 
     /* Hints read without p_lock, written under it.  p_head_seq is a goal
-     * that is polled: release store, acquire load (pool_fifo_append). */
+     * that is polled: release store, acquire load (pool_hint_head). */
     smr_seq_t p_head_seq __attribute__((aligned(SMR__CACHE_LINE)));
     uint32_t p_bsize;               /* current bucket size */
     uint32_t p_nuntagged;           /* buckets waiting for a tag */
@@ -1142,29 +1142,71 @@ pool_slab_put_bucket(struct smr_pool *pool, struct pool_bucket *b)
 
 /* ---- the FIFO ------------------------------------------------------------ */
 
+/*
+ * Two kinds of FIFO hold tagged buckets: the pool's shared one (p_fifo_*,
+ * hints p_head_seq/p_head_qt) and each cache's own (pc_lq_*, hints
+ * pc_lq_seq/pc_lq_qt; see pool_local_room_locked).  Both are singly
+ * linked lists under p_lock, and these helpers are their one mechanism.
+ */
+
+/* Store the hints for a FIFO whose head is now h (NULL: empty).  The tag
+ * is a goal polled without p_lock.  Release: partner of the acquire loads
+ * in pool_fifo_take and pool_refill.  smr_poll judges the tag against the
+ * clock it loads, and the advance that made the tag (this thread's, or
+ * another's before its p_lock) happens before any poll of it.  So the
+ * poller's clock load sees that advance's write or a later one, and the
+ * tag is not taken for a goal never handed out (abort; SMR_SEQ32:
+ * "reached", and the pop then hands the bucket out on that word alone;
+ * tests/model/hint.c).  Cost: a plain move on x86, stlr on arm64.  The
+ * age is a hint (relaxed, no partner). */
+static inline void
+pool_hint_head(smr_seq_t *seq, uint64_t *qt, const struct pool_bucket *h)
+{
+    atomic_store_rel(seq, h != NULL ? h->b_seq : (smr_seq_t)SMR_SEQ_INVALID);
+    atomic_store_rlx(qt, h != NULL ? h->b_qt : 0);
+}
+
+/* Link b at the tail of (*head, *tail); true if b is the head now. */
+static inline bool
+pool_list_link(struct pool_bucket **head, struct pool_bucket **tail,
+    struct pool_bucket *b)
+{
+    bool first = *tail == NULL;
+
+    b->b_next = NULL;
+    if (first)
+        *head = b;
+    else
+        (*tail)->b_next = b;
+    *tail = b;
+    return first;
+}
+
+/* Unlink the head of (*head, *tail) if its tag is at or below seq, a goal
+ * a poll has just reported reached; else NULL.  The tag comparison, not
+ * the FIFO order, is what makes reuse safe. */
+static inline struct pool_bucket *
+pool_list_pop(struct pool_bucket **head, struct pool_bucket **tail,
+    smr_seq_t seq)
+{
+    struct pool_bucket *b = *head;
+
+    if (b == NULL || (b->b_seq != seq && !SMR_SEQ_LEQ(b->b_seq, seq)))
+        return NULL;
+    *head = b->b_next;
+    if (*head == NULL)
+        *tail = NULL;
+    b->b_next = NULL;
+    return b;
+}
+
 /* Link a tagged bucket, b_qt set, at the shared FIFO's tail (p_lock
  * held); its objects are counted in p_queued already or by the caller. */
 static void
 pool_fifo_link_locked(struct smr_pool *pool, struct pool_bucket *b)
 {
-    b->b_next = NULL;
-    if (pool->p_fifo_tail != NULL)
-        pool->p_fifo_tail->b_next = b;
-    else {
-        pool->p_fifo_head = b;
-        /* Release: partner of the acquire loads of p_head_seq in
-         * pool_fifo_take and pool_refill.  The tag is polled without
-         * p_lock, and smr_poll judges it against the clock it loads: the
-         * advance that made the tag (this thread's, or another's before
-         * its p_lock) happens before any poll of it, so the poller's clock
-         * load sees that advance's write or a later one, and the tag is
-         * not taken for a goal never handed out (abort; SMR_SEQ32:
-         * "reached", and pool_fifo_pop then hands the bucket out on that
-         * word alone).  Cost: a plain move on x86, stlr on arm64. */
-        atomic_store_rel(&pool->p_head_seq, b->b_seq);
-        atomic_store_rlx(&pool->p_head_qt, b->b_qt);   /* hint, no partner */
-    }
-    pool->p_fifo_tail = b;
+    if (pool_list_link(&pool->p_fifo_head, &pool->p_fifo_tail, b))
+        pool_hint_head(&pool->p_head_seq, &pool->p_head_qt, b);
 }
 
 /* b's objects join the pending count (p_lock held). */
@@ -1178,42 +1220,52 @@ pool_queued_add_locked(struct smr_pool *pool, struct pool_bucket *b,
     smr__cap_note(&pool->p_cap, pool->p_queued, now);
 }
 
-/* Append a tagged bucket to the shared FIFO; p_lock held. */
+/* b, popped from a FIFO for reuse, leaves the pending count (p_lock
+ * held). */
 static void
-pool_fifo_append(struct smr_pool *pool, struct pool_bucket *b, uint64_t now)
+pool_queued_sub_locked(struct smr_pool *pool, struct pool_bucket *b)
+{
+    atomic_store_rlx(&pool->p_queued, pool->p_queued - b->b_cnt);
+    pool->p_buckets_reused++;
+}
+
+static bool pool_local_room_locked(const struct smr_pool *pool,
+    const struct pool_cache *pc, const struct pool_bucket *b);
+
+/* Queue a tagged bucket, stamped with its queue time: on pc's own FIFO
+ * when pc is given and it has room (pool_local_room_locked), else on the
+ * shared FIFO; p_lock held. */
+static void
+pool_fifo_append(struct smr_pool *pool, struct pool_cache *pc,
+    struct pool_bucket *b, uint64_t now)
 {
     if (now == 0)
         now = smr__now_ns();
     b->b_qt = now;
-    pool_fifo_link_locked(pool, b);
+    if (pc != NULL && pool_local_room_locked(pool, pc, b)) {
+        if (pool_list_link(&pc->pc_lq_head, &pc->pc_lq_tail, b))
+            pool_hint_head(&pc->pc_lq_seq, &pc->pc_lq_qt, b);
+        pc->pc_lq_n++;
+        pool->p_local_objs += b->b_cnt;
+    } else {
+        pool_fifo_link_locked(pool, b);
+    }
     pool_queued_add_locked(pool, b, now);
 }
 
-/*
- * Pop the head if its tag is at or below seq, a goal a poll has just
- * reported reached (p_lock held).  The tag comparison, not the FIFO order,
- * is what makes reuse safe.
- */
+/* Pop the shared head if its tag is at or below seq, a goal a poll has
+ * just reported reached (p_lock held). */
 static struct pool_bucket *
 pool_fifo_pop(struct smr_pool *pool, smr_seq_t seq)
 {
-    struct pool_bucket *b = pool->p_fifo_head;
+    struct pool_bucket *b;
 
-    if (b == NULL || (b->b_seq != seq && !SMR_SEQ_LEQ(b->b_seq, seq)))
+    b = pool_list_pop(&pool->p_fifo_head, &pool->p_fifo_tail, seq);
+    if (b == NULL)
         return NULL;
-    pool->p_fifo_head = b->b_next;
-    if (pool->p_fifo_head == NULL)
-        pool->p_fifo_tail = NULL;
-    /* Release: partner of the acquire loads of p_head_seq in
-     * pool_fifo_take and pool_refill (see pool_fifo_append).  The new
-     * head's advance happened before the p_lock we hold. */
-    atomic_store_rel(&pool->p_head_seq, pool->p_fifo_head != NULL ?
-        pool->p_fifo_head->b_seq : (smr_seq_t)SMR_SEQ_INVALID);
-    atomic_store_rlx(&pool->p_head_qt, pool->p_fifo_head != NULL ?
-        pool->p_fifo_head->b_qt : 0);       /* hint, no partner */
-    atomic_store_rlx(&pool->p_queued, pool->p_queued - b->b_cnt);
-    pool->p_buckets_reused++;
-    b->b_next = NULL;
+    /* The new head's advance happened before the p_lock we hold. */
+    pool_hint_head(&pool->p_head_seq, &pool->p_head_qt, pool->p_fifo_head);
+    pool_queued_sub_locked(pool, b);
     return b;
 }
 
@@ -1247,30 +1299,19 @@ pool_fifo_pop(struct smr_pool *pool, smr_seq_t seq)
  * buckets expired.  Reuse is safe by the tag alone (pool_local_pop_locked,
  * as pool_fifo_pop).
  */
-static void
-pool_local_append_locked(struct smr_pool *pool, struct pool_cache *pc,
-    struct pool_bucket *b, uint64_t now)
+static bool
+pool_local_room_locked(const struct smr_pool *pool,
+    const struct pool_cache *pc, const struct pool_bucket *b)
 {
-    if (now == 0)
-        now = smr__now_ns();
-    b->b_qt = now;
-    b->b_next = NULL;
-    if (pc->pc_lq_tail != NULL)
-        pc->pc_lq_tail->b_next = b;
-    else {
-        pc->pc_lq_head = b;
-        /* Release: partner of the acquire load in pool_refill, as for
-         * p_head_seq (pool_fifo_link_locked).  Only the owner stores a
-         * tag here, one it made itself, so program order already puts the
-         * advance before its poll; the pair keeps the hint correct
-         * whoever stores it (tests/model/hint.c).  A plain move on x86. */
-        atomic_store_rel(&pc->pc_lq_seq, b->b_seq);
-        atomic_store_rlx(&pc->pc_lq_qt, b->b_qt);   /* hint, no partner */
-    }
-    pc->pc_lq_tail = b;
-    pc->pc_lq_n++;
-    pool->p_local_objs += b->b_cnt;
-    pool_queued_add_locked(pool, b, now);
+    /* Short, and all the caches' lists together under half the cap in
+     * force (relaxed: a hint).  With many threads the lists alone could
+     * otherwise fill the cap, and every free past it would move them all
+     * (pool_enforce_cap).  Only the owner queues on its list, a tag it
+     * made itself, so program order already puts the advance before its
+     * poll; the release on pc_lq_seq (pool_hint_head) keeps the hint
+     * correct whoever stores it. */
+    return pc->pc_lq_n < POOL_LOCAL_MAX &&
+        pool->p_local_objs + b->b_cnt <= smr__cap_now(&pool->p_cap) / 2;
 }
 
 /* Pop pc's own head if its tag is at or below seq, a goal a poll has
@@ -1279,24 +1320,25 @@ static struct pool_bucket *
 pool_local_pop_locked(struct smr_pool *pool, struct pool_cache *pc,
     smr_seq_t seq)
 {
-    struct pool_bucket *b = pc->pc_lq_head;
+    struct pool_bucket *b;
 
-    if (b == NULL || (b->b_seq != seq && !SMR_SEQ_LEQ(b->b_seq, seq)))
+    b = pool_list_pop(&pc->pc_lq_head, &pc->pc_lq_tail, seq);
+    if (b == NULL)
         return NULL;
-    pc->pc_lq_head = b->b_next;
-    if (pc->pc_lq_head == NULL)
-        pc->pc_lq_tail = NULL;
     pc->pc_lq_n--;
     pool->p_local_objs -= b->b_cnt;
-    /* Release: as in pool_local_append_locked. */
-    atomic_store_rel(&pc->pc_lq_seq, pc->pc_lq_head != NULL ?
-        pc->pc_lq_head->b_seq : (smr_seq_t)SMR_SEQ_INVALID);
-    atomic_store_rlx(&pc->pc_lq_qt, pc->pc_lq_head != NULL ?
-        pc->pc_lq_head->b_qt : 0);          /* hint, no partner */
-    atomic_store_rlx(&pool->p_queued, pool->p_queued - b->b_cnt);
-    pool->p_buckets_reused++;
-    b->b_next = NULL;
+    pool_hint_head(&pc->pc_lq_seq, &pc->pc_lq_qt, pc->pc_lq_head);
+    pool_queued_sub_locked(pool, b);
     return b;
+}
+
+/* pc has queued nothing on its own FIFO for a tick before now (ns). */
+static bool
+pool_local_idle(const struct pool_cache *pc, uint64_t now)
+{
+    uint64_t t0 = pc->pc_lq_tail->b_qt;
+
+    return now > t0 && now - t0 >= POOL_TICK_NS;
 }
 
 /*
@@ -1342,11 +1384,9 @@ pool_fifo_merge_locked(struct smr_pool *pool, struct pool_bucket *list)
             prev->b_next = b;
         } else {
             pool->p_fifo_head = b;
-            /* Release, as in pool_fifo_link_locked: b is older than the
-             * head it replaces, so a goal polled for that head covers b
-             * too (pool_fifo_pop compares tags). */
-            atomic_store_rel(&pool->p_head_seq, b->b_seq);
-            atomic_store_rlx(&pool->p_head_qt, b->b_qt);   /* hint */
+            /* b is older than the head it replaces, so a goal polled for
+             * that head covers b too (pool_fifo_pop compares tags). */
+            pool_hint_head(&pool->p_head_seq, &pool->p_head_qt, b);
         }
         prev = b;
     }
@@ -1364,10 +1404,7 @@ pool_local_flush_locked(struct smr_pool *pool, struct pool_cache *pc)
     pool_fifo_merge_locked(pool, pc->pc_lq_head);
     pc->pc_lq_head = pc->pc_lq_tail = NULL;
     pc->pc_lq_n = 0;
-    /* Release, as in pool_local_append_locked (no goal: nothing to
-     * order, but one rule for every store to the hint). */
-    atomic_store_rel(&pc->pc_lq_seq, (smr_seq_t)SMR_SEQ_INVALID);
-    atomic_store_rlx(&pc->pc_lq_qt, 0);     /* hint, no partner */
+    pool_hint_head(&pc->pc_lq_seq, &pc->pc_lq_qt, NULL);
 }
 
 /* Flush every cache's own FIFO (idle == 0), or those of caches whose last
@@ -1381,8 +1418,7 @@ pool_local_flush_all_locked(struct smr_pool *pool, uint64_t idle,
         pc = pc->pc_next) {
         if (pc == skip || pc->pc_lq_tail == NULL)
             continue;
-        if (idle == 0 || (idle > pc->pc_lq_tail->b_qt &&
-            idle - pc->pc_lq_tail->b_qt >= POOL_TICK_NS))
+        if (idle == 0 || pool_local_idle(pc, idle))
             pool_local_flush_locked(pool, pc);
     }
 }
@@ -1472,7 +1508,7 @@ pool_tag_untagged(struct smr_pool *pool)
     pool_claim_del_locked(pool, &k);
     while ((b = pool_pop(&k.k_list)) != NULL) {
         b->b_seq = seq;
-        pool_fifo_append(pool, b, 0);
+        pool_fifo_append(pool, NULL, b, 0);
     }
     pool_unlock(pool);
 }
@@ -1543,15 +1579,7 @@ pool_queue_free(struct smr_pool *pool, struct pool_cache *pc, bool must,
     /* Swap under p_lock, so smr_pool_stats never counts b twice.  Relaxed
      * store, no partner: stats reads pc_free relaxed. */
     atomic_store_rlx(&pc->pc_free, nb);
-    /* Our own FIFO while it is short and all the caches' lists hold under
-     * half the cap in force (relaxed: a hint).  With many threads the
-     * lists alone could otherwise fill the cap, and every free past it
-     * would move them all (pool_enforce_cap). */
-    if (pc->pc_lq_n < POOL_LOCAL_MAX && pool->p_local_objs + b->b_cnt <=
-        smr__cap_now(&pool->p_cap) / 2)
-        pool_local_append_locked(pool, pc, b, now);
-    else
-        pool_fifo_append(pool, b, now);
+    pool_fifo_append(pool, pc, b, now);      /* ours, if it has room */
     pool_unlock(pool);
     /* Once per bucket: work for the background reclaimer, if one runs
      * (one acquire load when none does; src/reclaim.c). */
@@ -1685,7 +1713,7 @@ pool_steal_locked(struct smr_pool *pool, uint64_t now, uint64_t *due)
             /* Its own FIFO: to the shared one once the thread has queued
              * nothing for a tick (its owner reuses it meanwhile). */
             t0 = pc->pc_lq_tail->b_qt;
-            if (now > t0 && now - t0 >= POOL_TICK_NS)
+            if (pool_local_idle(pc, now))
                 pool_local_flush_locked(pool, pc);
             else if (*due == 0 || t0 + POOL_TICK_NS < *due)
                 *due = t0 + POOL_TICK_NS;
@@ -2213,8 +2241,7 @@ pool_refill(struct smr_pool *pool, struct pool_cache *pc, uint64_t now)
      * lock through the hints (each head is re-checked against the polled
      * goal under p_lock, in pool_local_pop_locked and pool_fifo_pop, but
      * not re-polled).  Acquire: partner of the release stores in
-     * pool_local_append_locked/pool_local_pop_locked (pc_lq_seq) and
-     * pool_fifo_link_locked/pool_fifo_pop (p_head_seq); the advance that
+     * pool_hint_head (pc_lq_seq and p_head_seq); the advance that
      * made the goal happens before smr_poll's clock load, so a stale clock
      * cannot make it look never handed out (a plain load on x86, ldar on
      * arm64).  Our own head first: its objects are in our cache.  But a
@@ -2715,7 +2742,7 @@ pool_claim_orphan_locked(struct smr_pool *pool, struct pool_claim *k)
     if (b->b_cnt == 0)
         pool_push(&pool->p_empty, b);
     else
-        pool_fifo_append(pool, b, 0);
+        pool_fifo_append(pool, NULL, b, 0);
 }
 
 static void
