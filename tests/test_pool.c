@@ -1509,6 +1509,32 @@ Test(own, free_only_thread_feeds_the_allocator, .timeout = 60)
  * and went idle: another thread's refill that finds nothing else moves
  * them to the shared FIFO (at most once a tick), and its next refills
  * reuse them; only the idle thread's free bucket stays pending. */
+/* Start A (own_a) on o->p and wait until its frees are done. */
+static pthread_t
+own_a_start(struct own *o)
+{
+    pthread_t ta;
+
+    cr_assert(pthread_create(&ta, NULL, own_a, o) == 0);
+    cr_assert(wait_flag(&o->a_phase, 1, 20000));
+    return ta;
+}
+
+/* A leaves; this thread frees v[0..n); the pool must drain with nothing
+ * in use; pool and domain go. */
+static void
+own_finish(struct own *o, pthread_t ta, void **v, int n, smr_t d)
+{
+    atomic_store(&o->go_away, 1);
+    pthread_join(ta, NULL);
+    for (int i = 0; i < n; i++)
+        smr_pool_free(o->p, v[i]);
+    cr_assert(drain(o->p, 10000));
+    cr_assert_eq(stats(o->p).in_use, 0);
+    smr_pool_destroy(o->p);
+    smr_destroy(d);
+}
+
 Test(own, idle_thread_list_reaches_others, .timeout = 60)
 {
     static struct own o;
@@ -1518,8 +1544,7 @@ Test(own, idle_thread_list_reaches_others, .timeout = 60)
     int theirs = 0;
 
     o.p = mkpool("own-idle", OWN_SIZE, d, OWN_BMAX, 0);
-    cr_assert(pthread_create(&ta, NULL, own_a, &o) == 0);
-    cr_assert(wait_flag(&o.a_phase, 1, 20000));
+    ta = own_a_start(&o);
     cr_assert_eq(stats(o.p).pending, 40);
     sleep_ms(5);                        /* A idle for over a tick */
     for (int i = 0; i < 40; i++) {
@@ -1532,14 +1557,7 @@ Test(own, idle_thread_list_reaches_others, .timeout = 60)
         "buckets", theirs);
     cr_assert_eq(st.pending, 8, "pending %zu: only the idle thread's free "
         "bucket should be left", st.pending);
-    atomic_store(&o.go_away, 1);
-    pthread_join(ta, NULL);
-    for (int i = 0; i < 40; i++)
-        smr_pool_free(o.p, o.got[i]);
-    cr_assert(drain(o.p, 10000));
-    cr_assert_eq(stats(o.p).in_use, 0);
-    smr_pool_destroy(o.p);
-    smr_destroy(d);
+    own_finish(&o, ta, o.got, 40, d);
 }
 
 /*
@@ -1562,8 +1580,7 @@ Test(own, idle_thread_list_reaches_a_busy_thread, .timeout = 60)
     pthread_t ta;
 
     o.p = mkpool("own-busy", OWN_SIZE, d, OWN_BMAX, 0);
-    cr_assert(pthread_create(&ta, NULL, own_a, &o) == 0);
-    cr_assert(wait_flag(&o.a_phase, 1, 20000));
+    ta = own_a_start(&o);
     for (int k = 0; k < 16; k++)
         ring[k] = smr_pool_alloc(o.p);
     t0 = now_ns();
@@ -1582,14 +1599,7 @@ Test(own, idle_thread_list_reaches_a_busy_thread, .timeout = 60)
     }
     cr_assert_eq(theirs, 32, "%d of the idle thread's 32 queued objects "
         "reused in 50 ms of churn", theirs);
-    atomic_store(&o.go_away, 1);
-    pthread_join(ta, NULL);
-    for (int k = 0; k < 16; k++)
-        smr_pool_free(o.p, ring[k]);
-    cr_assert(drain(o.p, 10000));
-    cr_assert_eq(stats(o.p).in_use, 0);
-    smr_pool_destroy(o.p);
-    smr_destroy(d);
+    own_finish(&o, ta, ring, 16, d);
 }
 
 /*
@@ -1613,8 +1623,7 @@ Test(own, idle_list_merges_by_tag, .timeout = 60)
     /* Ours first, from slabs: A's buckets cannot be among them. */
     for (int k = 0; k < 56; k++)
         mine[k] = smr_pool_alloc(o.p);
-    cr_assert(pthread_create(&ta, NULL, own_a, &o) == 0);
-    cr_assert(wait_flag(&o.a_phase, 1, 20000));
+    ta = own_a_start(&o);
     for (int k = 0; k < 56; k++)
         smr_pool_free(o.p, mine[k]);
     cr_assert_eq(stats(o.p).pending, 96);
@@ -1636,14 +1645,7 @@ Test(own, idle_list_merges_by_tag, .timeout = 60)
         "shared buckets' objects before alloc %d took the idle thread's "
         "last (its list went behind our newer buckets)", first_shared,
         last_theirs);
-    atomic_store(&o.go_away, 1);
-    pthread_join(ta, NULL);
-    for (int k = 0; k < 80; k++)
-        smr_pool_free(o.p, got[k]);
-    cr_assert(drain(o.p, 10000));
-    cr_assert_eq(stats(o.p).in_use, 0);
-    smr_pool_destroy(o.p);
-    smr_destroy(d);
+    own_finish(&o, ta, got, 80, d);
 }
 
 /* ------------------------------------------------------------------ */
