@@ -1118,12 +1118,14 @@ retire__slow(smr_t smr, struct retire__cur *c, void *ptr, void (*fn)(void *))
         retire__bound(r, smr);
 }
 
-SMR_API void
-smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
+/* smr_retire off its fast path: another domain than the thread's last
+ * one, no batch installed, a reclaimer watching, the batch's last slot or
+ * the countdown run out.  Out of line, so that the fast path needs no
+ * stack frame and no saved register. */
+static __attribute__((noinline)) void
+retire__miss(smr_t smr, void *ptr, void (*fn)(void *ptr))
 {
     struct retire__cur *c;
-    struct retire__batch *b;
-    uint32_t n;
 
     if (__builtin_expect(fn == NULL, 0))
         retire__die(smr, "smr_retire with a NULL reclaim function");
@@ -1132,33 +1134,65 @@ smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
         retire__sync_one(smr, ptr, fn);
         return;
     }
+    if (c->c_batch != NULL && !atomic_load_rlx(&c->c_watch) &&
+        c->c_batch->b_n < RETIRE__BATCH - 1 && --c->c_cd != 0) {
+        /* Only the thread table lookup missed: the fast path's append. */
+        struct retire__batch *b = c->c_batch;
+        uint32_t n = b->b_n;
+
+        b->b_ent[n].ptr = ptr;
+        b->b_ent[n].fn = fn;
+        atomic_store_rel(&b->b_n, n + 1);   /* as in smr_retire */
+        return;
+    }
+    retire__slow(smr, c, ptr, fn);
+}
+
+SMR_API void
+smr_retire(smr_t smr, void *ptr, void (*fn)(void *ptr))
+{
+    struct retire__cur *c;
+    struct retire__batch *b;
+    uint32_t n;
+
     /*
      * The fast path: no lock, no read-modify-write, no clock, no shared
-     * line.  Only we install or remove c_batch (under c_lock, for the
-     * stealers); stealers copy entries out and never write b_n or b_ent
-     * (retire__take_live_locked).  The last slot of a batch, and the
-     * call where the countdown c_cd runs out, take the slow path:
-     * queueing, the tick, the hint poll, the bound.
+     * line, no stack frame.  Only we install or remove c_batch (under
+     * c_lock, for the stealers); stealers copy entries out and never write
+     * b_n or b_ent (retire__take_live_locked).  Everything else (a NULL
+     * fn, another domain than the last one, no batch, a watching
+     * reclaimer, the last slot of a batch, the call where the countdown
+     * c_cd runs out: queueing, the tick, the hint poll, the bound) is
+     * retire__miss, a tail call.
      */
-    b = c->c_batch;
-    /* Relaxed: c_watch is a setting (R8), written under r_lock. */
-    if (__builtin_expect(b != NULL, 1) &&
-        __builtin_expect(!atomic_load_rlx(&c->c_watch), 1)) {
-        n = b->b_n;
-        if (__builtin_expect(n < RETIRE__BATCH - 1, 1) &&
-            __builtin_expect(--c->c_cd != 0, 1)) {
-            b->b_ent[n].ptr = ptr;
-            b->b_ent[n].fn = fn;
-            /* Release: partner of the stealers' acquire loads of b_n
-             * (retire__take_live_locked): the caller's unlink and this
-             * entry happen before their use and the advance that tags
-             * it (tests/model/steal.c).  A plain store on x86, stlr on
-             * arm64. */
-            atomic_store_rel(&b->b_n, n + 1);
+    if (__builtin_expect(fn != NULL, 1) &&
+        __builtin_expect(retire__hot.h_id == retire__id(smr), 1)) {
+        c = retire__hot.h_cur;
+        b = c->c_batch;
+        /* Relaxed: c_watch is a setting (R8), written under r_lock. */
+        if (__builtin_expect(b != NULL, 1) &&
+            __builtin_expect(!atomic_load_rlx(&c->c_watch), 1)) {
+            n = b->b_n;
+            if (__builtin_expect(n < RETIRE__BATCH - 1, 1) &&
+                __builtin_expect(--c->c_cd != 0, 1)) {
+                b->b_ent[n].ptr = ptr;
+                b->b_ent[n].fn = fn;
+                /* Release: partner of the stealers' acquire loads of b_n
+                 * (retire__take_live_locked): the caller's unlink and
+                 * this entry happen before their use and the advance that
+                 * tags it (tests/model/steal.c).  A plain store on x86,
+                 * stlr on arm64. */
+                atomic_store_rel(&b->b_n, n + 1);
+                return;
+            }
+            /* The countdown ran out or the batch is full: retire__miss
+             * takes the slow path, whose c_cd rule expects the count
+             * already taken. */
+            retire__slow(smr, c, ptr, fn);
             return;
         }
     }
-    retire__slow(smr, c, ptr, fn);
+    retire__miss(smr, ptr, fn);
 }
 
 /* smr_barrier's wait: false only inside our own section (checked on
