@@ -1883,14 +1883,30 @@ pool_cache_slow(struct smr_pool *pool)
     return pc;
 }
 
-static inline struct pool_cache *
-pool_cache(struct smr_pool *pool)
+/* The calling thread's entry for pool: true and *pcp (NULL only if its
+ * creation failed) if it has one, false if pool_cache_slow must make it.
+ * The fast paths test this and tail-call their miss functions, so that
+ * they need no stack frame. */
+static inline bool
+pool_cache_hit(const struct smr_pool *pool, struct pool_cache **pcp)
 {
     struct pool_tls *t = pool__self;
     uint32_t i = pool->p_idx;
 
-    if (likely(i < t->cap && t->ent[i].id == pool->p_id))
-        return t->ent[i].pc;
+    if (likely(i < t->cap && t->ent[i].id == pool->p_id)) {
+        *pcp = t->ent[i].pc;
+        return true;
+    }
+    return false;
+}
+
+static inline struct pool_cache *
+pool_cache(struct smr_pool *pool)
+{
+    struct pool_cache *pc;
+
+    if (likely(pool_cache_hit(pool, &pc)))
+        return pc;
     return pool_cache_slow(pool);
 }
 
@@ -2378,13 +2394,32 @@ pool_alloc_slow(struct smr_pool *pool, struct pool_cache *pc)
     return obj;
 }
 
+/* smr_pool_alloc's first call on pool in this thread: make the cache. */
+static __attribute__((noinline)) void *
+pool_alloc_miss(struct smr_pool *pool)
+{
+    return pool_alloc_slow(pool, pool_cache_slow(pool));
+}
+
+/* An object leaves with a ctor or a check to run: a tail call, so that the
+ * fast path keeps no frame to hold obj across pool_obj_out_work. */
+static __attribute__((noinline)) void *
+pool_obj_out_ret(struct smr_pool *pool, void *obj)
+{
+    pool_obj_out_work(pool, obj);
+    return obj;
+}
+
 SMR_API void *
 smr_pool_alloc(smr_pool_t pool)
 {
-    struct pool_cache *pc = pool_cache(pool);
+    struct pool_cache *pc;
     struct pool_bucket *b;
     uint32_t n;
 
+    /* Every way off the common path is a tail call: no stack frame. */
+    if (unlikely(!pool_cache_hit(pool, &pc)))
+        return pool_alloc_miss(pool);
     if (likely(pc != NULL)) {
         b = pc->pc_alloc;
         n = b->b_cnt;
@@ -2393,7 +2428,8 @@ smr_pool_alloc(smr_pool_t pool)
             /* Relaxed stores, no partner: smr_pool_stats reads them. */
             atomic_store_rlx(&b->b_cnt, n - 1);
             atomic_store_rlx(&pc->pc_allocs, pc->pc_allocs + 1);
-            pool_obj_out(pool, obj);
+            if (unlikely(pool->p_work_out))
+                return pool_obj_out_ret(pool, obj);
             return obj;
         }
     }
@@ -2508,6 +2544,13 @@ pool_free_slow(struct smr_pool *pool, struct pool_cache *pc, void *obj)
         smr__reclaimer_kick(pool->p_smr);
 }
 
+/* smr_pool_free's first call on pool in this thread: make the cache. */
+static __attribute__((noinline)) void
+pool_free_miss(struct smr_pool *pool, void *obj)
+{
+    pool_free_slow(pool, pool_cache_slow(pool), obj);
+}
+
 SMR_API void
 smr_pool_free(smr_pool_t pool, void *obj)
 {
@@ -2518,7 +2561,11 @@ smr_pool_free(smr_pool_t pool, void *obj)
     if (obj == NULL)
         return;
     pool_obj_in(pool, obj);     /* SMR_DEBUG: checks pool and obj first */
-    pc = pool_cache(pool);
+    /* Every way off the common path is a tail call: no stack frame. */
+    if (unlikely(!pool_cache_hit(pool, &pc))) {
+        pool_free_miss(pool, obj);
+        return;
+    }
     if (likely(pc != NULL)) {
         if (likely(pool->p_smr != NULL)) {
             b = pc->pc_free;
