@@ -40,7 +40,8 @@
  * the scheme order is shuffled and every thread runs N ops per scheme,
  * hwloc-pinned one PU each, timed with CLOCK_MONOTONIC.  A round's value is
  * the MAX over threads of ns/op; the table reports medians over rounds,
- * min-max, and ratios of medians.
+ * min-max, and ratios of medians; a last table pairs the issue-17 ratios
+ * by round (median of the per-round ratios, quartiles).
  *
  * Stalled reader: one thread churns through the SMR pool (outside
  * sections) while a reader thread sits inside a section for 2 s.  Frees
@@ -393,6 +394,53 @@ reader_main(void *arg)
 
 /* ---- statistics helpers --------------------------------------------------- */
 
+/*
+ * The issue-17 ratios, paired by round: in each round both schemes ran
+ * back to back (shuffled order), so their ratio in that round shares the
+ * round's machine state.  The median of those ratios, with the quartiles
+ * of the spread, moves less with slow drifts of a noisy machine (a VM
+ * whose speed changes over seconds) than the ratio of the two medians in
+ * the tables above, which pairs numbers from different rounds.  Both are
+ * printed; neither is a target by itself.
+ */
+static void
+paired_ratios(double (*val)[NSCHEME], double (*cval)[NSCHEME], int rounds)
+{
+    static const struct { int num, den; const char *what; } pr[] = {
+        { S_POOL, S_GLIBC, "smr pool (default) / glibc" },
+        { S_POOL_DEF, S_GLIBC, "smr pool (deferred) / glibc" },
+        { S_POOL_LAZY, S_POOL, "lazy pool / default pool" },
+        { S_POOL, S_MIMALLOC, "smr pool (default) / mimalloc" },
+        { S_RETIRE, S_CK, "smr_retire / ck_epoch_call" },
+    };
+    double *x = malloc(sizeof(*x) * (size_t)rounds);
+
+    if (x == NULL)
+        abort();
+    printf("  paired by round (median of per-round ratios, quartiles):\n");
+    printf("  %-30s %22s %22s\n", "ratio", "wall", "CPU");
+    for (size_t k = 0; k < sizeof(pr) / sizeof(pr[0]); k++) {
+        char col[2][48];
+
+        if (!g_have[pr[k].num] || !g_have[pr[k].den])
+            continue;
+        for (int c = 0; c < 2; c++) {
+            double (*v)[NSCHEME] = c == 0 ? val : cval;
+            double q1, q3;
+
+            for (int r = 0; r < rounds; r++)
+                x[r] = v[r][pr[k].num] / v[r][pr[k].den];
+            qsort(x, (size_t)rounds, sizeof(*x), cmp_double);
+            q1 = x[(rounds - 1) / 4];
+            q3 = x[(3 * (rounds - 1) + 3) / 4];
+            snprintf(col[c], sizeof(col[c]), "%.3f [%.3f-%.3f]",
+                median(x, rounds), q1, q3);
+        }
+        printf("  %-30s %22s %22s\n", pr[k].what, col[0], col[1]);
+    }
+    free(x);
+}
+
 static uint64_t g_rng;
 
 static size_t
@@ -641,6 +689,7 @@ run_threads(int nthreads, int rounds, uint64_t iters, int csv)
         }
         printf("\n");
     }
+    paired_ratios(val, cval, rounds);
     if (csv) {
         printf("csv,threads,scheme,median_ns,min_ns,max_ns,"
             "blocking_per_m,pending_peak,rss_mib,rate,cpu_median_ns\n");
