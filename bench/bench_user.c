@@ -589,13 +589,11 @@ layout_of(int s, struct layout *l)
         acc_add(l, "epoch", &g_epoch.epoch, 0);
         break;
     case S_STATIC_LAZY:
-        acc_add(l, "word", SMR__STATIC_W(g_static_lazy), 1);
-        acc_add(l, "&word pointer", &SMR__STATIC_W(g_static_lazy), 0);
+        acc_add(l, "word", &SMR__STATIC_W(g_static_lazy), 1);
         acc_add(l, "clock", &g_static_lazy.s.st_u.h.s_wr_seq, 0);
         break;
     case S_STATIC_FENCED:
-        acc_add(l, "word", SMR__STATIC_W(g_static_fenced), 1);
-        acc_add(l, "&word pointer", &SMR__STATIC_W(g_static_fenced), 0);
+        acc_add(l, "word", &SMR__STATIC_W(g_static_fenced), 1);
         acc_add(l, "clock", &g_static_fenced.s.st_u.h.s_wr_seq, 0);
         break;
     case S_PROTO_LAZY:

@@ -242,10 +242,12 @@ struct smr__tent {
     smr_seq_t t_word;         /* owner-written; read by pollers */
     uint64_t t_id;            /* d_id of the domain, 0: free (slow paths) */
     struct smr__slot *t_slot; /* the domain's record of this thread */
-    /* A statically declared domain's thread-local word pointer that points
-     * at t_word (SMR_DEFINE_STATIC, below), NULL if none: the owner resets
-     * it when the entry goes (detach, thread exit, fork). */
-    smr_seq_t **t_cache;
+    /* A statically declared domain's word when it is the program's own
+     * thread-local word (SMR_DEFINE_STATIC, below), NULL if none: then
+     * t_word stays SMR__W_FREE, the slot points at *t_pword, and the owner
+     * sets *t_pword back to SMR__W_FREE when the entry goes (detach,
+     * thread exit, fork). */
+    smr_seq_t *t_pword;
 } __attribute__((aligned(32)));
 struct smr__thread_hot {
     struct smr__tent ent[SMR__TFAST];
@@ -291,6 +293,8 @@ enum {
     SMR__HOOK_ENTER_LOADED = 1,  /* enter: clock loaded, not yet published */
     SMR__HOOK_POLL_BEFORE_CAS,   /* poll: scan done, before the rd CAS */
     SMR__HOOK_ADVANCE_LOADED_RD, /* advance: rd loaded, before the clock RMW */
+    SMR__HOOK_SCAN_WORDP,        /* poll scan: a slot's word pointer loaded,
+                                  * its word not yet (static domains) */
 };
 extern SMR_API void (*volatile smr__test_hook)(smr_t smr, int point);
 
@@ -568,18 +572,19 @@ smr_lazy_exit(smr_t smr)
  *     pool = smr_pool_create("conns", sizeof(struct conn), 0,
  *         smr_static(conn_smr), 0);
  *
- * Its sections address the thread's word through a thread-local pointer of
- * the program's own and load the clock from the declared object, so an
- * enter is a load of that pointer, a load of the word, one clock load and
- * one store, with no handle, offset or table to follow (smr_enter(smr)
- * follows all three).
+ * Its sections publish in a thread-local word of the program's own and load
+ * the clock from the declared object, so an enter is a load of the word,
+ * one clock load and one store, with no handle, offset, table or pointer
+ * to follow (smr_enter(smr) follows the first three), like liburcu's
+ * reader counter.
  * smr_static(name) is the domain's smr_t for every other call; the
  * domain is built at its first use and is never destroyed (smr_destroy
  * reports it and does nothing).  The kind is part of the declaration:
  * smr_static_enter runs the fence-free lazy section on a _LAZY domain
  * (fenced with 32-bit sequences; fenced through a call on a 64-bit
- * system with no asymmetric barrier) and the fenced section otherwise; smr_enter/smr_lazy_enter on smr_static(name)
- * work as on any domain and nest with it.
+ * system with no asymmetric barrier) and the fenced section otherwise;
+ * smr_enter/smr_lazy_enter on smr_static(name) work as on any domain and
+ * nest with it (through a call: they find the word out of line).
  *
  *   SMR_DEFINE_STATIC(name), SMR_DEFINE_STATIC_LAZY(name)
  *                            internal linkage (one translation unit)
@@ -588,19 +593,25 @@ smr_lazy_exit(smr_t smr)
  *   SMR_DECLARE(name), SMR_DECLARE_LAZY(name)  (the same kind: a
  *                            mismatch is not caught, as with any extern)
  *
- * The pointer is an initial-exec __thread variable of the declaring
- * program (8 bytes per domain per thread; in a library loaded with dlopen
- * it takes glibc's static TLS surplus).  It starts at smr__static_free, a
- * word that is never idle, so a thread's first section goes out of line:
- * it claims the thread's slot and points the variable at its table entry
- * (not for a domain past the threads' table, nor a lazy one without an
- * asymmetric barrier: those stay on the call).  The library resets it when
- * the entry goes (smr_thread_detach, thread exit, the fork child), so it
- * never outlives its table.  The domain lives in the declaring object's
- * data: a shared library that declares one is kept mapped past dlclose
- * once the domain is built (RTLD_NODELETE).  Sections are
- * async-signal-safe once smr_thread_attach(smr_static(name)) ran on the
- * thread (or one section did).
+ * The word is an initial-exec __thread variable of the declaring program
+ * (8 bytes per domain per thread; in a library loaded with dlopen it
+ * takes glibc's static TLS surplus), with a function beside it that
+ * returns its address for the calling thread.  It starts at SMR__W_FREE,
+ * never idle, so a thread's first section goes out of line: it claims the
+ * thread's slot, points the slot at the word and opens it (idle), unless
+ * the domain is lazy without an asymmetric barrier: then the word stays
+ * free and every section takes the call.  Pollers read the word through
+ * the slot, as they read table words; but the word dies with its thread,
+ * so pollers scan a static domain's slots inside a section of a domain of
+ * libsmr's own, and a thread that exits lets its slots go and then waits
+ * for every scan that could still hold their pointers (src/smr.c,
+ * "Program words").  The library sets the word back to SMR__W_FREE when
+ * the entry goes (smr_thread_detach, thread exit, the fork child).  The
+ * domain lives in the declaring object's data: a shared library that
+ * declares one is kept mapped past dlclose once the domain is built
+ * (RTLD_NODELETE).  Sections are async-signal-safe once
+ * smr_thread_attach(smr_static(name)) ran on the thread (or one section
+ * did).
  */
 struct smr__static {
     /* The domain, built here in place (src/smr.c checks the size). */
@@ -611,31 +622,37 @@ struct smr__static {
     const char *st_name;
     uint32_t st_flags;          /* SMR_LAZY or 0 */
     uint32_t st_state;          /* 0 new, 2 built (atomic) */
+    /* The calling thread's word (the declaration's __thread variable),
+     * for the library's out-of-line paths. */
+    smr_seq_t *(*st_word)(void);
 };
 /* The kind, as a size the inline path reads at compile time. */
 struct smr__static_fenced { struct smr__static s; char st_kind[1]; };
 struct smr__static_lazy { struct smr__static s; char st_kind[2]; };
 #define SMR__STATIC_LAZY(name) (sizeof((name).st_kind) == 2)
 #define SMR__STATIC_W(name) name##__smr_w
+#define SMR__STATIC_WF(name) name##__smr_wf
 
-/* Never idle (SMR__W_FREE) and never written: the start of every
- * thread-local pointer. */
-extern SMR_API smr_seq_t smr__static_free;
 /* The domain of st, built on first use; NULL (errno ENOMEM) if it cannot
  * be, and the next call tries again. */
 SMR_API smr_t smr__static_init(struct smr__static *st);
-SMR_API void smr__static_enter_slow(struct smr__static *st, smr_seq_t **wp,
+SMR_API void smr__static_enter_slow(struct smr__static *st, smr_seq_t *w,
     bool lazy);
 SMR_API void smr__static_exit_slow(struct smr__static *st);
 
 #define SMR__STATIC_DEF(cls, type, name, flags)                          \
-    cls type name = { { { { 0 } }, #name, (flags), 0 }, { 0 } };         \
-    cls __thread smr_seq_t *SMR__STATIC_W(name)                          \
-        __attribute__((tls_model("initial-exec"), unused)) =              \
-        &smr__static_free
+    cls __thread smr_seq_t SMR__STATIC_W(name)                           \
+        __attribute__((tls_model("initial-exec"), unused)) = SMR__W_FREE; \
+    cls smr_seq_t *SMR__STATIC_WF(name)(void);                           \
+    cls smr_seq_t *SMR__STATIC_WF(name)(void)                            \
+    {                                                                   \
+        return &SMR__STATIC_W(name);                                    \
+    }                                                                   \
+    cls type name = { { { { 0 } }, #name, (flags), 0,                    \
+        SMR__STATIC_WF(name) }, { 0 } }
 #define SMR__STATIC_DECL(type, name)                                     \
     extern type name;                                                   \
-    extern __thread smr_seq_t *SMR__STATIC_W(name)                       \
+    extern __thread smr_seq_t SMR__STATIC_W(name)                        \
         __attribute__((tls_model("initial-exec")))
 #define SMR_DEFINE_STATIC(name)                                         \
     SMR__STATIC_DEF(static, struct smr__static_fenced, name, 0)
@@ -663,8 +680,8 @@ SMR_API void smr__static_exit_slow(struct smr__static *st);
 
 SMR_API inline smr_t smr__static_get(struct smr__static *st);
 SMR_API inline void smr__static_enter(struct smr__static *st,
-    smr_seq_t **wp, bool lazy);
-SMR_API inline void smr__static_exit(struct smr__static *st, smr_seq_t **wp);
+    smr_seq_t *w, bool lazy);
+SMR_API inline void smr__static_exit(struct smr__static *st, smr_seq_t *w);
 
 /* Acquire: partner of the release store of st_state in smr__static_init,
  * so the domain built there is seen whole. */
@@ -679,26 +696,26 @@ smr__static_get(struct smr__static *st)
 
 /*
  * The same enter as smr_enter's (smr__enter_word: one load, one store, the
- * publish and its fences, the nesting and signal rules), on the word *wp
- * points at and the clock in st.  *wp is this thread's table entry only
- * after this thread's own out-of-line enter built the domain and pointed
- * it there (program order), so the clock read here is initialized.
+ * publish and its fences, the nesting and signal rules), on the program's
+ * word w and the clock in st.  w is idle (not SMR__W_FREE) only after this
+ * thread's own out-of-line enter built the domain and pointed its slot at
+ * w (program order), so the clock read here is initialized.
  */
 SMR__INLINE void
-smr__static_enter(struct smr__static *st, smr_seq_t **wp, bool lazy)
+smr__static_enter(struct smr__static *st, smr_seq_t *w, bool lazy)
 {
     smr_t smr = (smr_t)(void *)&st->st_u;
 
     /* 32-bit sequences: lazy domains run fenced readers (src/smr_lazy.c),
      * so a lazy static domain's sections publish fenced, inline. */
-    if (__builtin_expect(!smr__enter_word(smr, *wp, lazy && !SMR_SEQ32), 0))
-        smr__static_enter_slow(st, wp, lazy);
+    if (__builtin_expect(!smr__enter_word(smr, w, lazy && !SMR_SEQ32), 0))
+        smr__static_enter_slow(st, w, lazy);
 }
 
 SMR__INLINE void
-smr__static_exit(struct smr__static *st, smr_seq_t **wp)
+smr__static_exit(struct smr__static *st, smr_seq_t *w)
 {
-    if (__builtin_expect(!smr__exit_word(*wp), 0))
+    if (__builtin_expect(!smr__exit_word(w), 0))
         smr__static_exit_slow(st);
 }
 #endif /* SMR_NO_INLINE */

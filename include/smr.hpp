@@ -287,7 +287,7 @@ public:
 // SMR_STATIC(name).  domain_ref{smr_static(name)} serves every other use.
 struct static_domain {
     struct smr__static *st;
-    smr_seq_t **wp;
+    smr_seq_t *w;       // the thread's word (the declaration's __thread)
     bool lazy;
 };
 #define SMR_STATIC(name)                                                \
@@ -305,7 +305,7 @@ struct static_domain {
 class [[nodiscard]] static_guard : public section {
 public:
     explicit static_guard(static_domain d) noexcept
-        : section((smr_t)(void *)&d.st->st_u), st_(d.st), wp_(d.wp)
+        : section((smr_t)(void *)&d.st->st_u), st_(d.st), w_(d.w)
     {
 #if defined(SMR_NO_INLINE)
         if (d.lazy)
@@ -313,7 +313,7 @@ public:
         else
             ::smr_enter(::smr__static_init(st_));
 #else
-        ::smr__static_enter(st_, wp_, d.lazy);
+        ::smr__static_enter(st_, w_, d.lazy);
 #endif
     }
     ~static_guard()
@@ -321,13 +321,13 @@ public:
 #if defined(SMR_NO_INLINE)
         ::smr_exit(s_);
 #else
-        ::smr__static_exit(st_, wp_);
+        ::smr__static_exit(st_, w_);
 #endif
     }
 
 private:
     struct smr__static *st_;
-    smr_seq_t **wp_;
+    smr_seq_t *w_;
 };
 
 // ---- the typed SMR pointer --------------------------------------------

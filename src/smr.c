@@ -163,9 +163,9 @@ extern inline void smr_exit(smr_t smr);
 extern inline void smr_lazy_enter(smr_t smr);
 extern inline void smr_lazy_exit(smr_t smr);
 extern inline smr_t smr__static_get(struct smr__static *st);
-extern inline void smr__static_enter(struct smr__static *st, smr_seq_t **wp,
+extern inline void smr__static_enter(struct smr__static *st, smr_seq_t *w,
     bool lazy);
-extern inline void smr__static_exit(struct smr__static *st, smr_seq_t **wp);
+extern inline void smr__static_exit(struct smr__static *st, smr_seq_t *w);
 
 SMR_API void (*volatile smr__test_hook)(smr_t smr, int point);
 
@@ -518,8 +518,7 @@ smr__slot_release(struct smr_domain *smr, struct smr__slot *s)
     /* Release: the section's loads happen before the slot reads empty
      * (partner: smr_poll's acquire load of the word).  The caller freed
      * the table entry first, if the word was there. */
-    atomic_store_rel(&s->c_word, (smr_seq_t)0);
-    atomic_store_rel(&s->c_wordp, &s->c_word);
+    smr__slot_unpoint(s);
     s->c_depth_ovf = 0;
     s->c_owner = 0;
     /* Threads without a slot count in d_st with relaxed RMWs too. */
@@ -573,26 +572,30 @@ smr__tent_clear(struct smr__tent *e)
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     atomic_store_rlx(&e->t_id, 0);
     atomic_store_rlx(&e->t_slot, NULL);
-    atomic_store_rlx(&e->t_cache, NULL);
+    atomic_store_rlx(&e->t_pword, NULL);
 }
 
 /*
  * The owner lets go of its table entry e (detach, thread exit, the fork
- * child): a statically declared domain's thread-local pointer to e's word
- * goes back to smr__static_free first, so that pointer never outlives the
- * entry, which may go to another thread's table later.  The owner only
- * (the pointer is its __thread variable).
+ * child): a statically declared domain's program word (t_pword) goes back
+ * to SMR__W_FREE first, so that the next section on it goes out of line
+ * and finds the entry gone.  Release: a poller that reads the free word
+ * through the slot's pointer counts it idle, ordered after our sections
+ * (each exit's release fence covers them already).  The slot still points
+ * at the word until the caller releases it.  The owner only (the word is
+ * its __thread variable).  Returns whether e had a program word.
  */
-static void
-smr__tent_uncache(struct smr__tent *e)
+static bool
+smr__tent_unword(struct smr__tent *e)
 {
-    smr_seq_t **wp = atomic_load_rlx(&e->t_cache);
+    smr_seq_t *pw = atomic_load_rlx(&e->t_pword);
 
-    if (wp != NULL) {
-        atomic_store_rlx(wp, &smr__static_free);
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        atomic_store_rlx(&e->t_cache, NULL);
-    }
+    if (pw == NULL)
+        return false;
+    smr__pword_free(pw);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    atomic_store_rlx(&e->t_pword, NULL);
+    return true;
 }
 
 /* Where slot s's owner publishes (its table entry, or the slot itself). */
@@ -717,6 +720,101 @@ smr__slot_inside(const struct smr__slot *s)
     return SMR__W_SEQ(atomic_load_rlx(smr__slot_word(s))) != SMR_SEQ_INVALID;
 }
 
+/* ---- program words (statically declared domains) ---------------------- */
+
+/*
+ * Program words.  A static domain's sections publish in a word of the
+ * program's own: the initial-exec __thread variable SMR_DEFINE_STATIC
+ * declares, so an enter addresses it at %fs:constant, as liburcu's reader
+ * counter.  The slot points at it (c_wordp) and pollers read it through
+ * that pointer, as they read table words.  But a table is never freed
+ * ("Words" above), and the program word dies with its thread, when glibc
+ * frees the thread's stack after its last TLS destructor.  Three rules
+ * keep pollers off dead words:
+ *  - pollers scan a static domain's slots inside a section of a domain of
+ *    libsmr's own, smr__scan_smr (smr__scan_enter/exit around the slot loop
+ *    in smr__poll_once: a fenced section, an xchg on the poller's own word
+ *    on x86, no shared write);
+ *  - a thread's exit destructor frees the word (SMR__W_FREE), releases the
+ *    slot (c_wordp back at c_word, a release store), and then waits for a
+ *    grace period of the scan domain (smr__scan_grace) before it returns;
+ *    so does the exit of a thread that let its slots go earlier
+ *    (smr_thread_detach, which needs no grace of its own), as a scan that
+ *    loaded the pointer before the detach may still hold it.
+ *    A scan that began before the release may hold the old pointer: it is
+ *    waited for.  One that began after it reads the new pointer: the store
+ *    buffering argument (I2, I4) with the release store as the unlink and
+ *    the thread's end as the free.  tests/model/pword.c checks it under
+ *    RC11, IMM and TSO, the free a real free(), and that GenMC reports the
+ *    use after free without the grace or without the scan section;
+ *  - once that destructor ran (smr__pword_off), the thread never points a
+ *    slot at a program word again: a section in a later destructor gets a
+ *    slot with its word in the slot.
+ * Detach needs no grace (the word lives on, free); the fork child has no
+ * other thread, so no scan runs there (it lets its own program words go:
+ * smr__atfork_child).  A scan that cannot get a section (no memory for a
+ * slot) holds the domain's d_lock instead: slots are released under it, a
+ * released slot points at c_word, and an unreleased one's thread has not
+ * passed its release.  Only domains in the fast table, and not a lazy one
+ * whose readers run fenced (the inline path would publish fence-free).
+ */
+static struct smr_domain *smr__scan_smr;   /* built before any static one */
+static __thread bool smr__pword_off;       /* past the exit destructor */
+static __thread bool smr__pword_used;      /* a slot ever pointed at one */
+
+/* The calling thread's program word for smr, or NULL if its slot keeps
+ * the word elsewhere (not static, past the table, lazy with fenced
+ * readers, or this thread past its exit destructor). */
+static smr_seq_t *
+smr__static_pword(const struct smr_domain *smr)
+{
+    const struct smr__static *st = (const struct smr__static *)(const void *)smr;
+    uint32_t f = smr->h.d_flags;
+
+    if (!(f & SMR__F_STATIC) || smr->h.d_idx >= SMR__TFAST - 1 ||
+        smr__pword_off || st->st_word == NULL)
+        return NULL;
+    if ((f & SMR_LAZY) && !SMR_SEQ32 && !(f & SMR__F_LAZY_FAST))
+        return NULL;
+    return st->st_word();
+}
+
+/* Around a poll's slot scan of a static domain (src/smr_clock.h): a
+ * section of smr__scan_smr, or smr's d_lock if this thread cannot have a
+ * slot there (true: unlock in smr__scan_exit). */
+bool
+smr__scan_enter(struct smr_domain *smr)
+{
+    struct smr_domain *k = atomic_load_acq(&smr__scan_smr);
+
+    if (k != NULL && (smr__slot_peek(k) != NULL ||
+        smr_thread_attach(k) == 0)) {
+        smr_enter(k);
+        return false;
+    }
+    pthread_mutex_lock(&smr->d_lock);
+    return true;
+}
+
+void
+smr__scan_exit(struct smr_domain *smr, bool locked)
+{
+    if (locked)
+        pthread_mutex_unlock(&smr->d_lock);
+    else
+        smr_exit(atomic_load_rlx(&smr__scan_smr));
+}
+
+/* Every scan that began before now has ended. */
+static void
+smr__scan_grace(void)
+{
+    struct smr_domain *k = atomic_load_acq(&smr__scan_smr);
+
+    if (k != NULL)
+        smr_synchronize(k);
+}
+
 /* Claim this thread's slot on smr.  0, EINVAL or ENOMEM. */
 static int
 smr__attach(struct smr_domain *smr, struct smr__slot **out)
@@ -724,6 +822,7 @@ smr__attach(struct smr_domain *smr, struct smr__slot **out)
     struct smr__thread *t;
     struct smr__tent *e;
     struct smr__slot *s;
+    smr_seq_t *pw;
     uint32_t idx;
 
     smr__check(smr, "smr_enter/smr_thread_attach");
@@ -737,16 +836,31 @@ smr__attach(struct smr_domain *smr, struct smr__slot **out)
     if (t == NULL)
         return ENOMEM;
     e = smr__tent_of(t, idx);
+    /* A static domain's slot points at the program's word ("Program
+     * words" below); the entry's own word then stays free, so smr_enter
+     * on the handle takes the call and publishes there too. */
+    pw = smr__static_pword(smr);
     pthread_mutex_lock(&smr->d_lock);
-    s = smr__slot_claim(smr, t, idx < SMR__TFAST - 1 ? &e->t_word : NULL);
+    s = smr__slot_claim(smr, t, pw != NULL ? pw :
+        idx < SMR__TFAST - 1 ? &e->t_word : NULL);
     pthread_mutex_unlock(&smr->d_lock);
     if (s == NULL)
         return ENOMEM;
     /* Slot, then id, then (fast table) the word goes from free to idle,
-     * which opens the inline path: a signal handler sees it whole. */
+     * which opens the inline path: a signal handler sees it whole.  A
+     * program word is recorded before it opens, so whoever lets go of the
+     * entry frees it (smr__tent_unword). */
     atomic_store_rlx(&e->t_slot, s);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     atomic_store_rlx(&e->t_id, smr->h.d_id);
+    if (pw != NULL) {
+        smr__pword_used = true;     /* this thread's exit graces (above) */
+        atomic_store_rlx(&e->t_pword, pw);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        smr__word_open(pw);                 /* the fence, then idle */
+        *out = s;
+        return 0;
+    }
     /*
      * A release fence before our first store to the word (smr__word_open,
      * SPEC §3, the C++20 rule): the word, or the slot's c_word, may have
@@ -866,12 +980,14 @@ smr_thread_detach(smr_t smr)
     if (smr__slot_inside(s))
         smr__die(smr, "smr_thread_detach inside a read section");
     /* With the thread's signals blocked: a handler that entered a section
-     * between the steps below would claim a slot or point a static
-     * domain's pointer at an entry that is going (smr__tent_uncache). */
+     * between the steps below would claim a slot or publish in a static
+     * domain's word whose slot is going (smr__tent_unword).  The word
+     * outlives the slot (the thread runs on), so pollers that still hold
+     * its address read it free: no grace is needed here. */
     sigset_t old = smr__signals_block();
     /* Under the registry lock, like smr_destroy's clearing. */
     pthread_mutex_lock(&smr__glock);
-    smr__tent_uncache(smr__tent_of(smr__thread_self(), smr->h.d_idx));
+    (void)smr__tent_unword(smr__tent_of(smr__thread_self(), smr->h.d_idx));
     smr__tent_clear(smr__tent_of(smr__thread_self(), smr->h.d_idx));
     pthread_mutex_unlock(&smr__glock);
     pthread_mutex_lock(&smr->d_lock);
@@ -899,12 +1015,15 @@ smr__thread_exit(void *arg)
      * the table half given back. */
     sigset_t old = smr__signals_block();
 
+    /* From here on this thread never points a slot at a program word: a
+     * destructor that runs after this one and enters again gets a new
+     * table and a slot of its own, with the word in the slot. */
+    smr__pword_off = true;
     pthread_mutex_lock(&smr__glock);
     for (uint32_t i = 0; i < n; i++) {
         struct smr__tent *e = smr__tent_of(t, i);
-        /* A static domain's pointer goes first: a destructor that runs
-         * after this one may enter again (it gets a new table). */
-        smr__tent_uncache(e);
+        /* A static domain's word goes first (smr__tent_unword). */
+        (void)smr__tent_unword(e);
         if (e->t_id == 0)
             continue;
         smr = i < smr__ndomains ? smr__domains[i] : NULL;
@@ -938,6 +1057,16 @@ smr__thread_exit(void *arg)
      * stale c_wordp into it ("Words" above); the next thread takes it. */
     smr__spare_push(t);
     pthread_mutex_unlock(&smr__glock);
+    /* The program words die with this thread, right after its last
+     * destructor: wait for every scan that may have read a slot's pointer
+     * to one of them before its release, above or in an earlier detach
+     * (Program words).  Once per thread that ever used one. */
+#if !defined(SMR__BROKEN_PWORD_NOGRACE)
+    if (smr__pword_used) {
+        smr__pword_used = false;
+        smr__scan_grace();
+    }
+#endif
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -1216,7 +1345,6 @@ _Static_assert(offsetof(struct smr__static, st_u) == 0,
     "the domain is at the start of struct smr__static");
 
 /* Never idle, never written (the fast path goes out of line on it). */
-SMR_API smr_seq_t smr__static_free = SMR__W_FREE;
 
 /* Builds one static domain at a time; taken before smr__glock. */
 static pthread_mutex_t smr__static_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1263,6 +1391,22 @@ smr__static_init(struct smr__static *st)
             "SMR_DEFINE_STATIC?)", st->st_name ? st->st_name : "?",
             (unsigned)st->st_flags);
     pthread_mutex_lock(&smr__static_lock);
+    /* The scan domain first: pollers of a static domain scan inside its
+     * sections (Program words), from the first slot on.  Never destroyed;
+     * a failure is retried by the next call, as the domain's own. */
+    if (smr__scan_smr == NULL) {
+        struct smr_domain *k = smr_create("libsmr: static-domain scans", 0,
+            0);
+
+        if (k == NULL) {
+            pthread_mutex_unlock(&smr__static_lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+        /* Release: partner of the acquire loads in smr__scan_enter and
+         * smr__scan_grace (the domain is seen whole). */
+        atomic_store_rel(&smr__scan_smr, k);
+    }
     if (__atomic_load_n(&st->st_state, __ATOMIC_RELAXED) != 2) {
         /* Zero, as smr_create's memory is, whatever a failed try left. */
         memset(&st->st_u, 0, sizeof(st->st_u));
@@ -1283,20 +1427,18 @@ smr__static_init(struct smr__static *st)
 }
 
 /*
- * smr_static_enter found *wp not ours to use inline: the thread's first
- * section on the domain (*wp is smr__static_free), nesting past 254, a
- * domain past the threads' table or a lazy one with fenced readers (*wp
- * stays free: every section comes here, like smr_enter's sentinel).
- * Enter through the slot as smr__enter_slow does, then point *wp at the
- * entry when the inline path may use it.  A signal handler that runs in
- * between does the same whole, so either order leaves *wp right.
+ * smr_static_enter found the program word w not idle: the thread's first
+ * section on the domain (w is SMR__W_FREE until smr__attach points the
+ * slot at it and opens it), nesting past 254, or a slot that keeps its
+ * word elsewhere (smr__static_pword: a domain past the threads' table, a
+ * lazy one with fenced readers, a thread past its exit destructor; w stays
+ * free and every section comes here, like smr_enter's sentinel).  Enter
+ * through the slot, as smr__enter_slow does.
  */
 SMR_API void
-smr__static_enter_slow(struct smr__static *st, smr_seq_t **wp, bool lazy)
+smr__static_enter_slow(struct smr__static *st, smr_seq_t *w, bool lazy)
 {
     smr_t smr = smr__static_init(st);
-    struct smr__thread *t;
-    struct smr__slot *s;
     bool fast;
 
     if (smr == NULL)
@@ -1307,28 +1449,16 @@ smr__static_enter_slow(struct smr__static *st, smr_seq_t **wp, bool lazy)
         smr__die(smr, "smr_static_enter: the domain is declared %s here "
             "and defined %s (SMR_DECLARE/SMR_DEFINE of different kinds)",
             lazy ? "lazy" : "fenced", lazy ? "fenced" : "lazy");
+    (void)w;
     /* The inline path publishes fence-free only where the header's
      * smr__static_enter does (not with 32-bit sequences), and then only
      * on a domain whose readers run fence-free. */
     lazy = lazy && !SMR_SEQ32;
     fast = !lazy || (smr->h.d_flags & SMR__F_LAZY_FAST) != 0;
-    s = smr__slot_slow(smr);
-    smr__enter_on(smr, s, lazy && fast);
-    /* Every time, not only when *wp is free: the record and the pointer
-     * always agree after this (a pointer is never left without its
-     * record), whatever a handler did in between. */
-    if (fast && smr->h.d_idx < SMR__TFAST - 1 &&
-        (t = smr__thread_self()) != NULL) {
-        struct smr__tent *e = &t->hot.ent[smr->h.d_idx];
-
-        /* The record first, so whoever lets go of the entry resets *wp. */
-        atomic_store_rlx(&e->t_cache, wp);
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        atomic_store_rlx(wp, &e->t_word);
-    }
+    smr__enter_on(smr, smr__slot_slow(smr), lazy && fast);
 }
 
-/* smr_static_exit found depth 0 or 255 at *wp, or *wp is free. */
+/* smr_static_exit found depth 0 or 255 in its word, or the word free. */
 SMR_API void
 smr__static_exit_slow(struct smr__static *st)
 {
@@ -1980,10 +2110,33 @@ smr__atfork_child(void)
 
     if (hot != &smr__empty_hot) {
         smr__thread_of(hot)->t_tid = smr__gettid();
-        /* Static domains' pointers: the next section re-checks the domain
-         * (a lazy one may have lost its barrier, below). */
-        for (uint32_t i = 0; i < SMR__TFAST - 1; i++)
-            smr__tent_uncache(&hot->ent[i]);
+        /* Static domains' program words (only in the fast table): an idle
+         * one goes as in a detach, so the next section attaches again and
+         * re-checks the domain (a lazy one may lose its barrier, below).
+         * One inside a section (a fork from inside one) moves into the
+         * slot, where that section ends and later ones take the call.  No
+         * grace: no other thread scans here.  Every d_lock is ours
+         * (prepare). */
+        for (uint32_t i = 0; i < SMR__TFAST - 1; i++) {
+            struct smr__tent *e = &hot->ent[i];
+            smr_seq_t *pw = e->t_pword;
+            struct smr__slot *s = e->t_slot;
+            smr_seq_t x;
+
+            if (pw == NULL || s == NULL || i >= smr__ndomains ||
+                smr__domains[i] == NULL)
+                continue;
+            x = atomic_load_rlx(pw);
+            if (SMR__W_SEQ(x) == SMR_SEQ_INVALID) {
+                (void)smr__tent_unword(e);
+                smr__tent_clear(e);
+                smr__slot_release(smr__domains[i], s);
+            } else {
+                atomic_store_rlx(&s->c_word, x);
+                atomic_store_rel(&s->c_wordp, &s->c_word);
+                (void)smr__tent_unword(e);
+            }
+        }
     }
     for (uint32_t i = 0; i < smr__ndomains; i++) {
         struct smr_domain *smr = smr__domains[i];

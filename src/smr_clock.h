@@ -128,6 +128,32 @@ smr__slot_point(struct smr_domain *smr, struct smr__slot *s, smr_seq_t *wordp,
 }
 
 /*
+ * A released slot points back at its own word, idle.  Release, both
+ * (partner: the poll scan's acquire loads): the slot's last sections
+ * happen before a poller reads it empty; and for a program word (src/smr.c,
+ * "Program words"), a scan that reads the new pointer never touches the
+ * old word, which is what the exiting thread's grace relies on.
+ */
+static inline void
+smr__slot_unpoint(struct smr__slot *s)
+{
+    atomic_store_rel(&s->c_word, (smr_seq_t)0);
+    atomic_store_rel(&s->c_wordp, &s->c_word);
+}
+
+/*
+ * A statically declared domain's program word goes back to SMR__W_FREE
+ * as its thread lets go of the entry (smr__tent_unword), before the slot
+ * is released.  Release: a poller that reads the free word through the
+ * slot's old pointer counts it idle, after the owner's sections.
+ */
+static inline void
+smr__pword_free(smr_seq_t *pw)
+{
+    atomic_store_rel(pw, SMR__W_FREE);
+}
+
+/*
  * Open word w for its new owner (idle), before the owner's first store to
  * it: a release fence, then the store (SPEC §3, the C++20 rule).  The word
  * may have carried another thread's sections (a table or slot handed on),
@@ -460,6 +486,7 @@ smr__poll_once(struct smr_domain *smr, struct smr__slot *self, smr_seq_t goal,
     smr_seq_t s_rd, s_wr, target, rd, c;
     bool lazy = (smr->h.d_flags & SMR__F_LAZY_FAST) != 0;
     bool reachable = true, can_move = true;
+    bool scan_static, scan_guard = false, scan_locked = false;
     uint64_t gen = 0;
     uint32_t hw;
     int k;
@@ -513,20 +540,35 @@ smr__poll_once(struct smr_domain *smr, struct smr__slot *self, smr_seq_t goal,
     smr__fence_full();
 #endif
     rd = s_wr;
+    /* A static domain's words may be its threads' own (src/smr.c,
+     * "Program words"): they die with their threads, so the scan runs in
+     * a section that an exiting thread waits for after releasing its
+     * slot.  The section's enter is a full fence before the pointer loads
+     * below; partner: the advance in the exiting thread's grace. */
+    scan_static = (smr->h.d_flags & SMR__F_STATIC) != 0;
+#if !defined(SMR__BROKEN_SCAN_NOSECTION)
+    scan_guard = scan_static;
+#endif
+    if (scan_guard)
+        scan_locked = smr__scan_enter(smr);
     hw = atomic_load_acq(&smr->d_hw);   /* partner: release in slot claim */
 #if defined(SMR__BROKEN_POLL_NOSCAN)
     hw = 0;     /* deliberately broken variant (tests/torture only) */
 #endif
     for (uint32_t i = 0; i < hw; i++) {
         struct smr__slot *s = smr__slot_at(smr, i);
+        smr_seq_t *wp;
 
         /* Acquire, both: the pointer pairs with the release store in slot
          * claim (we then see the word's current owner; a stale pointer is
-         * harmless, "Words" in src/smr.c); the word pairs with the
-         * reader's exit fence (smr__exit_store), so every section this
-         * slot ended before the store we read happens before our caller
-         * reuses memory. */
-        c = SMR__W_SEQ(atomic_load_acq(atomic_load_acq(&s->c_wordp)));
+         * harmless, "Words" in src/smr.c, and, for a program word, still
+         * alive: the scan section); the word pairs with the reader's exit
+         * fence (smr__exit_store), so every section this slot ended before
+         * the store we read happens before our caller reuses memory. */
+        wp = atomic_load_acq(&s->c_wordp);
+        if (scan_static)
+            smr__hook(smr, SMR__HOOK_SCAN_WORDP);
+        c = SMR__W_SEQ(atomic_load_acq(wp));
         if (c == SMR_SEQ_INVALID)
             continue;
 #if !defined(SMR__BROKEN_NO_CLAMP)
@@ -536,6 +578,8 @@ smr__poll_once(struct smr_domain *smr, struct smr__slot *self, smr_seq_t goal,
         if (SMR_SEQ_LT(c, rd))
             rd = c;
     }
+    if (scan_guard)
+        smr__scan_exit(smr, scan_locked);
     smr__hook(smr, SMR__HOOK_POLL_BEFORE_CAS);
     /* Lazy: the barrier covers clock values up to target only. */
     if (lazy && SMR_SEQ_GT(rd, target))

@@ -170,4 +170,10 @@ bool smr__lazy_atfork_child(void);
 extern uint64_t smr__lazy_tick_ns;
 int smr__membarrier(void);      /* 0, or -1 with errno */
 
+/* Static domains' program words (src/smr.c, "Program words"): the poll's
+ * slot scan of an SMR__F_STATIC domain runs between these (true from
+ * enter: it holds smr's d_lock instead of a scan section). */
+bool smr__scan_enter(struct smr_domain *smr);
+void smr__scan_exit(struct smr_domain *smr, bool locked);
+
 #endif /* SMR_INTERNAL_H */

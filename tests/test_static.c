@@ -1,8 +1,8 @@
 /*
  * Statically declared domains (smr.h, SMR_DEFINE_STATIC): the domain built
- * in place at first use, the thread-local word pointer that the inline
- * path follows, and everything that must reset it (detach, thread exit,
- * fork).  Like test_lazy, the binary runs twice under ctest: as is, and
+ * in place at first use, the program's thread-local word that the inline
+ * path publishes in, and everything that must free it (detach, thread
+ * exit, fork) or outlive it (pollers: test pword_dies_after_the_scans).  Like test_lazy, the binary runs twice under ctest: as is, and
  * with SMR_LAZY_FENCED=1 (a lazy static domain with fenced readers, whose
  * sections stay out of line).
  */
@@ -32,22 +32,25 @@ SMR_DEFINE_STATIC(st_never);
 SMR_DEFINE_STATIC(st_fork);
 SMR_DEFINE_STATIC(st_past);
 SMR_DEFINE_STATIC(st_sig);
+SMR_DEFINE_STATIC(st_pw);
 
-/* Does this thread's pointer name its table entry (the inline path)? */
-#define CACHED(name) (SMR__STATIC_W(name) != &smr__static_free)
+/* Is this thread's program word open (idle or inside: the inline path)?
+ * It is SMR__W_FREE until the first section points the slot at it. */
+#define CACHED(name) (SMR__STATIC_W(name) != SMR__W_FREE)
 
-/* The pointer and its record agree: cached only at this thread's live
- * entry for the domain, recorded there (so it is reset when it goes). */
+/* The word and its record agree: open only while this thread's live entry
+ * for the domain records it as the slot's word (so it is freed when the
+ * entry goes), the entry's own word staying free. */
 #define CONSISTENT(name) (!CACHED(name) || consistent(smr_static(name),   \
     &SMR__STATIC_W(name)))
 static bool
-consistent(smr_t smr, smr_seq_t **wp)
+consistent(smr_t smr, smr_seq_t *w)
 {
     const struct smr__domain_hot *d = (const struct smr__domain_hot *)smr;
     const struct smr__tent *e = &smr__self->ent[d->d_idx];
 
-    return d->d_idx < SMR__TFAST - 1 && *wp == &e->t_word &&
-        e->t_cache == wp && e->t_id == d->d_id;
+    return d->d_idx < SMR__TFAST - 1 && e->t_pword == w &&
+        e->t_word == SMR__W_FREE && e->t_id == d->d_id;
 }
 
 /* Does a lazy static domain's section stay inline?  Where its readers
@@ -83,8 +86,7 @@ Test(static_domain, first_section_points_the_word, .timeout = 30)
     cr_assert_not(CACHED(st_fenced));
     smr_static_enter(st_fenced);
     cr_assert(smr_entered(smr_static(st_fenced)));
-    cr_assert(CACHED(st_fenced), "the first enter points the pointer at "
-        "the thread's entry");
+    cr_assert(CACHED(st_fenced), "the first enter opens the program word");
     smr_static_exit(st_fenced);
     cr_assert_not(smr_entered(smr_static(st_fenced)));
 
@@ -185,8 +187,7 @@ Test(static_domain, detach_resets_the_pointer, .timeout = 30)
     smr_static_exit(st_fenced);
     cr_assert(CACHED(st_fenced));
     smr_thread_detach(smr_static(st_fenced));
-    cr_assert_not(CACHED(st_fenced), "detach points it back at the free "
-        "word");
+    cr_assert_not(CACHED(st_fenced), "detach frees the program word");
     cr_assert_not(smr_entered(smr_static(st_fenced)));
     smr_static_enter(st_fenced);
     cr_assert(smr_entered(smr_static(st_fenced)));
@@ -236,8 +237,9 @@ Test(static_domain, exited_threads_tables_are_reused, .timeout = 60)
 }
 
 /* A key destructor that enters after libsmr's own has run (glibc runs
- * them in key order, and the key is made after libsmr's): the pointer was
- * reset with the old table, and the section gets a new table. */
+ * them in key order, and the key is made after libsmr's): the word was
+ * freed with the old table, and the section gets a new table, whose slot
+ * keeps its word in the table (never the program word again). */
 static pthread_key_t late_key;
 
 static void
@@ -245,7 +247,7 @@ late_dtor(void *arg)
 {
     int *ok = arg;
 
-    if (CACHED(st_fenced)) {    /* would name the table just handed on */
+    if (CACHED(st_fenced)) {    /* its slot was just released */
         *ok = 0;
         return;
     }
@@ -528,4 +530,94 @@ Test(static_domain, torture_lazy_no_use_after_free, .timeout = 60)
         pthread_join(r[i], NULL);
     cr_assert_not(g_bad, "a reader saw a poisoned object");
     free(atomic_load(&g_obj));
+}
+
+/*
+ * The program word dies with its thread (src/smr.c, "Program words"): a
+ * poll that has loaded a slot's pointer to a thread's word must finish
+ * with it before that thread's exit completes.  The hook holds the poller
+ * between the pointer load and the word load of the exiting thread's slot
+ * (SMR__HOOK_SCAN_WORDP) and lets the thread exit (after a detach, in
+ * the second test: the slot goes before the exit, the word with the
+ * exit); the exit must then wait for the scan (its grace), so the join
+ * cannot complete while the hook holds the pointer.  Checked to fail (the
+ * join completes inside the hook) with -DSMR__BROKEN_SCAN_NOSECTION and
+ * -DSMR__BROKEN_PWORD_NOGRACE; the second also without the grace after a
+ * detach (smr__pword_used).
+ */
+static int pw_go, pw_joined, pw_hooked, pw_joined_in_hook; /* atomic */
+static pthread_t pw_me;
+
+static void *
+pw_exiter(void *arg)
+{
+    smr_static_enter(st_pw);
+    smr_static_exit(st_pw);
+    __atomic_store_n(&pw_go, 1, __ATOMIC_RELEASE);   /* slot pointed */
+    while (__atomic_load_n(&pw_go, __ATOMIC_ACQUIRE) != 2)
+        sched_yield();
+    if (arg != NULL)
+        smr_thread_detach(smr_static(st_pw));       /* no grace here */
+    return NULL;                /* exit: free the word, release, grace */
+}
+
+static void *
+pw_joiner(void *arg)
+{
+    pthread_join(*(pthread_t *)arg, NULL);
+    __atomic_store_n(&pw_joined, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void
+pw_hook(smr_t smr, int point)
+{
+    if (point != SMR__HOOK_SCAN_WORDP || smr != smr_static(st_pw) ||
+        !pthread_equal(pthread_self(), pw_me) ||
+        __atomic_exchange_n(&pw_hooked, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    /* Let the thread exit, and give its exit 300 ms to complete. */
+    __atomic_store_n(&pw_go, 2, __ATOMIC_RELEASE);
+    for (int i = 0; i < 300 && !__atomic_load_n(&pw_joined,
+        __ATOMIC_ACQUIRE); i++)
+        usleep(1000);
+    __atomic_store_n(&pw_joined_in_hook,
+        __atomic_load_n(&pw_joined, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
+}
+
+static void
+pw_run(bool detach_first)
+{
+    smr_t smr = smr_static(st_pw);
+    pthread_t x, j;
+
+    pw_me = pthread_self();
+    cr_assert_eq(pthread_create(&x, NULL, pw_exiter,
+        detach_first ? (void *)1 : NULL), 0);
+    while (__atomic_load_n(&pw_go, __ATOMIC_ACQUIRE) != 1)
+        sched_yield();
+    cr_assert_eq(pthread_create(&j, NULL, pw_joiner, &x), 0);
+    smr__test_hook = pw_hook;
+    /* Scans the only slot, x's (this thread never entered st_pw); the
+     * result does not matter. */
+    bool r = smr_poll(smr, smr_advance(smr), false);
+    (void)r;
+    smr__test_hook = NULL;
+    pthread_join(j, NULL);
+    cr_assert(__atomic_load_n(&pw_hooked, __ATOMIC_RELAXED),
+        "the poll never scanned the exiting thread's slot");
+    cr_assert_not(__atomic_load_n(&pw_joined_in_hook, __ATOMIC_RELAXED),
+        "the thread's exit completed while a scan held the pointer to its "
+        "word");
+    cr_assert(smr_poll(smr, smr_advance(smr), true));
+}
+
+Test(static_domain, pword_dies_after_the_scans, .timeout = 30)
+{
+    pw_run(false);
+}
+
+Test(static_domain, pword_dies_after_the_scans_past_a_detach, .timeout = 30)
+{
+    pw_run(true);
 }

@@ -63,9 +63,9 @@ struct obj {
 #if defined(MODEL_STATIC)
 /* A statically declared domain (SMR_DEFINE_STATIC): the domain inside the
  * program's struct smr__static, and the readers' sections through
- * smr__static_enter/smr__static_exit on each reader's thread-local word
- * pointer WP[r] (the __thread variable the declaration defines), already
- * pointed at its word by the reader's first, out-of-line section. */
+ * smr__static_enter/smr__static_exit on each reader's program word W[r]
+ * (the __thread variable the declaration defines), already opened by the
+ * reader's first, out-of-line section. */
 /* (Storage of struct smr__static's size and alignment, the domain first,
  * not the struct itself: GenMC v0.10.3 cannot name locations inside a
  * union, st_u, when it reports an error.) */
@@ -75,7 +75,6 @@ static struct {
 } SDS __attribute__((aligned(_Alignof(struct smr__static))));
 #define SD (*(struct smr__static *)(void *)&SDS)
 #define D (SDS.d)
-static smr_seq_t *WP[NSLOT];
 #else
 static struct smr_domain D;
 #endif
@@ -186,8 +185,6 @@ model_init(int flags)
     pthread_mutex_init(&D.l_barrier_lock, NULL);
 #if defined(MODEL_STATIC)
     __atomic_store_n(&SD.st_state, 2, __ATOMIC_RELAXED);
-    for (int i = 0; i < NSLOT; i++)
-        WP[i] = &W[i];
 #endif
     for (int i = 0; i < NSLOT; i++) {
         W[i] = 0;
@@ -206,12 +203,32 @@ model_init(int flags)
 
 #define DOM ((smr_t)&D)
 
+#if !defined(MODEL_SCAN_SECTION)
+/* Only pword.c gives a domain SMR__F_STATIC (the scan section): the
+ * others never reach these. */
+bool
+smr__scan_enter(struct smr_domain *smr)
+{
+    (void)smr;
+    assert(0);
+    return false;
+}
+
+void
+smr__scan_exit(struct smr_domain *smr, bool locked)
+{
+    (void)smr;
+    (void)locked;
+    assert(0);
+}
+#endif
+
 #if defined(MODEL_STATIC)
 /* The inline paths never leave the word in these models. */
 void
-smr__static_enter_slow(struct smr__static *st, smr_seq_t **wp, bool lazy)
+smr__static_enter_slow(struct smr__static *st, smr_seq_t *w, bool lazy)
 {
-    (void)st; (void)wp; (void)lazy;
+    (void)st; (void)w; (void)lazy;
     assert(0);
 }
 
@@ -226,13 +243,13 @@ smr__static_exit_slow(struct smr__static *st)
 static inline void
 rd_enter(int r, bool lazy)
 {
-    smr__static_enter(&SD, &WP[r], lazy);
+    smr__static_enter(&SD, &W[r], lazy);
 }
 
 static inline void
 rd_exit(int r)
 {
-    smr__static_exit(&SD, &WP[r]);
+    smr__static_exit(&SD, &W[r]);
 }
 #else
 /* The real read path, on word r. */

@@ -601,11 +601,11 @@ test_static_one(const char *what, smr_t smr, int lazy)
         lazy ? smr_static_enter(pt_static_lazy) : smr_static_enter(pt_static);
     check(smr_entered(smr), "%s: nested static sections are seen", what);
     {
-        /* The inline path is in use (the thread's pointer names its entry)
-         * on a fenced domain, and on a lazy one that is fence-free or has
-         * 32-bit sequences (fenced readers, inline). */
+        /* The inline path is in use (the thread's program word is open,
+         * not SMR__W_FREE) on a fenced domain, and on a lazy one that is
+         * fence-free or has 32-bit sequences (fenced readers, inline). */
         bool cached = (lazy ? SMR__STATIC_W(pt_static_lazy) :
-            SMR__STATIC_W(pt_static)) != &smr__static_free;
+            SMR__STATIC_W(pt_static)) != SMR__W_FREE;
         bool want = !lazy || SMR_SEQ32 || smr_lazy_is_fence_free(smr);
         check(cached == want, "%s: the inline path is %sin use (expected "
             "%s)", what, cached ? "" : "not ", want ? "in use" : "not");
