@@ -750,6 +750,13 @@ smr__slot_inside(const struct smr__slot *s)
  *  - once that destructor ran (smr__pword_off), the thread never points a
  *    slot at a program word again: a section in a later destructor gets a
  *    slot with its word in the slot.
+ * One case no rule covers: a thread whose FIRST libsmr section of all is
+ * made in the last round of pthread key destructors (a destructor that
+ * re-armed its key PTHREAD_DESTRUCTOR_ITERATIONS - 1 times): the key
+ * libsmr sets then is never run, so nothing releases the slot before the
+ * word goes.  No public interface tells a thread it is in that round;
+ * smr_static(3) states the restriction (any earlier section of the
+ * thread, on any domain, arms libsmr's destructor in time).
  * Detach needs no grace (the word lives on, free); the fork child has no
  * other thread, so no scan runs there (it lets its own program words go:
  * smr__atfork_child).  A scan that cannot get a section (no memory for a
@@ -759,8 +766,12 @@ smr__slot_inside(const struct smr__slot *s)
  * whose readers run fenced (the inline path would publish fence-free).
  */
 static struct smr_domain *smr__scan_smr;   /* built before any static one */
-static __thread bool smr__pword_off;       /* past the exit destructor */
-static __thread bool smr__pword_used;      /* a slot ever pointed at one */
+/* Initial-exec, as libsmr's other thread-local variables: no
+ * __tls_get_addr (which may allocate) in a destructor or an attach. */
+static __thread bool smr__pword_off        /* past the exit destructor */
+    __attribute__((tls_model("initial-exec")));
+static __thread bool smr__pword_used       /* a slot ever pointed at one */
+    __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's program word for smr, or NULL if its slot keeps
  * the word elsewhere (not static, past the table, lazy with fenced
@@ -787,8 +798,10 @@ smr__scan_enter(struct smr_domain *smr)
 {
     struct smr_domain *k = atomic_load_acq(&smr__scan_smr);
 
+    /* A thread past its exit destructor takes d_lock rather than a new
+     * table that no destructor would give back. */
     if (k != NULL && (smr__slot_peek(k) != NULL ||
-        smr_thread_attach(k) == 0)) {
+        (!smr__pword_off && smr_thread_attach(k) == 0))) {
         smr_enter(k);
         return false;
     }
@@ -982,8 +995,10 @@ smr_thread_detach(smr_t smr)
     /* With the thread's signals blocked: a handler that entered a section
      * between the steps below would claim a slot or publish in a static
      * domain's word whose slot is going (smr__tent_unword).  The word
-     * outlives the slot (the thread runs on), so pollers that still hold
-     * its address read it free: no grace is needed here. */
+     * outlives the slot (the thread runs on), so a poller that still holds
+     * its address reads it free, or a later section of ours (a
+     * conservative answer): no grace is needed here; the thread's exit
+     * waits for such pollers (smr__pword_used). */
     sigset_t old = smr__signals_block();
     /* Under the registry lock, like smr_destroy's clearing. */
     pthread_mutex_lock(&smr__glock);
@@ -1022,20 +1037,22 @@ smr__thread_exit(void *arg)
     pthread_mutex_lock(&smr__glock);
     for (uint32_t i = 0; i < n; i++) {
         struct smr__tent *e = smr__tent_of(t, i);
-        /* A static domain's word goes first (smr__tent_unword). */
-        (void)smr__tent_unword(e);
-        if (e->t_id == 0)
+        if (e->t_id == 0) {
+            (void)smr__tent_unword(e);      /* none: entries go whole */
             continue;
+        }
         smr = i < smr__ndomains ? smr__domains[i] : NULL;
         /* Cannot happen: smr_destroy clears the entries (I7). */
         if (smr == NULL || smr->h.d_id != e->t_id) {
 #if SMR_CONFIG_DEBUG
             smr__die(smr, "thread table entry for a dead domain");
 #endif
+            (void)smr__tent_unword(e);
             smr__tent_clear(e);
             continue;
         }
         struct smr__slot *s = e->t_slot;
+        /* Before the word is freed below: it is what says "inside". */
         if (smr__slot_inside(s)) {
 #if SMR_CONFIG_DEBUG
             smr__die(smr, "thread %d exited inside a read section",
@@ -1045,7 +1062,10 @@ smr__thread_exit(void *arg)
                 "slot cleared", (int)t->t_tid);
 #endif
         }
-        smr__tent_clear(e);     /* the word first: see slot_release */
+        /* A static domain's program word first (smr__tent_unword), then
+         * the entry's word (see slot_release), then the slot. */
+        (void)smr__tent_unword(e);
+        smr__tent_clear(e);
         pthread_mutex_lock(&smr->d_lock);
         smr__slot_release(smr, s);
         pthread_mutex_unlock(&smr->d_lock);
@@ -1343,8 +1363,6 @@ _Static_assert(_Alignof(struct smr_domain) <= _Alignof(struct smr__static),
     "struct smr__static's storage must be aligned as a domain");
 _Static_assert(offsetof(struct smr__static, st_u) == 0,
     "the domain is at the start of struct smr__static");
-
-/* Never idle, never written (the fast path goes out of line on it). */
 
 /* Builds one static domain at a time; taken before smr__glock. */
 static pthread_mutex_t smr__static_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -2110,33 +2128,6 @@ smr__atfork_child(void)
 
     if (hot != &smr__empty_hot) {
         smr__thread_of(hot)->t_tid = smr__gettid();
-        /* Static domains' program words (only in the fast table): an idle
-         * one goes as in a detach, so the next section attaches again and
-         * re-checks the domain (a lazy one may lose its barrier, below).
-         * One inside a section (a fork from inside one) moves into the
-         * slot, where that section ends and later ones take the call.  No
-         * grace: no other thread scans here.  Every d_lock is ours
-         * (prepare). */
-        for (uint32_t i = 0; i < SMR__TFAST - 1; i++) {
-            struct smr__tent *e = &hot->ent[i];
-            smr_seq_t *pw = e->t_pword;
-            struct smr__slot *s = e->t_slot;
-            smr_seq_t x;
-
-            if (pw == NULL || s == NULL || i >= smr__ndomains ||
-                smr__domains[i] == NULL)
-                continue;
-            x = atomic_load_rlx(pw);
-            if (SMR__W_SEQ(x) == SMR_SEQ_INVALID) {
-                (void)smr__tent_unword(e);
-                smr__tent_clear(e);
-                smr__slot_release(smr__domains[i], s);
-            } else {
-                atomic_store_rlx(&s->c_word, x);
-                atomic_store_rel(&s->c_wordp, &s->c_word);
-                (void)smr__tent_unword(e);
-            }
-        }
     }
     for (uint32_t i = 0; i < smr__ndomains; i++) {
         struct smr_domain *smr = smr__domains[i];
@@ -2178,5 +2169,30 @@ smr__atfork_child(void)
                 smr__domains[i]->h.d_flags &= ~(uint32_t)SMR__F_LAZY_FAST;
                 smr__set_lazy_off(smr__domains[i]);
             }
+    }
+    /*
+     * Our static domains' program words (only in the fast table) keep
+     * their slots: a thread that ran smr_thread_attach keeps its promise
+     * of sections with no allocation.  But where a lazy domain lost its
+     * barrier just above, the inline path would publish fence-free: move
+     * the word into the slot (its value too, for a fork from inside a
+     * section), free the program word, and every later section of this
+     * thread on that domain takes the call, fenced (smr__static_pword).
+     * No other thread runs here to scan.
+     */
+    if (hot != &smr__empty_hot) {
+        for (uint32_t i = 0; i < SMR__TFAST - 1 && i < smr__ndomains; i++) {
+            struct smr__tent *e = &hot->ent[i];
+            struct smr_domain *smr = smr__domains[i];
+            smr_seq_t *pw = e->t_pword;
+            struct smr__slot *s = e->t_slot;
+
+            if (pw == NULL || s == NULL || smr == NULL ||
+                smr__static_pword(smr) != NULL)
+                continue;
+            atomic_store_rlx(&s->c_word, atomic_load_rlx(pw));
+            atomic_store_rel(&s->c_wordp, &s->c_word);
+            (void)smr__tent_unword(e);
+        }
     }
 }
