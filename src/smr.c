@@ -779,7 +779,8 @@ static __thread bool smr__pword_used       /* a slot ever pointed at one */
 static smr_seq_t *
 smr__static_pword(const struct smr_domain *smr)
 {
-    const struct smr__static *st = (const struct smr__static *)(const void *)smr;
+    const struct smr__static *st =
+        (const struct smr__static *)(const void *)smr;
     uint32_t f = smr->h.d_flags;
 
     if (!(f & SMR__F_STATIC) || smr->h.d_idx >= SMR__TFAST - 1 ||

@@ -2,8 +2,9 @@
  * Statically declared domains (smr.h, SMR_DEFINE_STATIC): the domain built
  * in place at first use, the program's thread-local word that the inline
  * path publishes in, and everything that must free it (detach, thread
- * exit, fork) or outlive it (pollers: test pword_dies_after_the_scans).  Like test_lazy, the binary runs twice under ctest: as is, and
- * with SMR_LAZY_FENCED=1 (a lazy static domain with fenced readers, whose
+ * exit, fork) or outlive it (pollers: test pword_dies_after_the_scans).
+ * Like test_lazy, the binary runs twice under ctest: as is, and with
+ * SMR_LAZY_FENCED=1 (a lazy static domain with fenced readers, whose
  * sections stay out of line).
  */
 #include <criterion/criterion.h>
